@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - the runtime's own allocations (Gs, sudogs, channels, timers,
+ * bookkeeping) come from jemalloc's non-standard API, sized deallocation
+ * included. Sanitizer builds use the libc (sanitizer) allocator instead, so
+ * ASan sees every runtime object's bounds and lifetime.
+ */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifndef RINGO_SANITIZE
+#include <jemalloc/jemalloc.h>
+#endif
+
+void *ringo__alloc(size_t size)
+{
+#ifdef RINGO_SANITIZE
+	return calloc(1, size);
+#else
+	return mallocx(size ? size : 1, MALLOCX_ZERO);
+#endif
+}
+
+void ringo__free(void *p, size_t size)
+{
+	if (!p)
+		return;
+#ifdef RINGO_DEBUG_BUILD
+	memset(p, 0xdb, size);	/* poison: a use after free shows up as 0xdbdb... */
+#endif
+#ifdef RINGO_SANITIZE
+	(void)size;
+	free(p);
+#else
+	sdallocx(p, size ? size : 1, 0);
+#endif
+}

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime.h - the runtime's core types (G, M, P, sched) and the internal
+ * interface between lib/ files and netpoll/.
+ *
+ * Who owns what (as Go's runtime2.go):
+ *  - A G's saved context and stack belong to whoever set its status: a
+ *    RUNNABLE G is owned by the run queue that holds it, a RUNNING G by its M,
+ *    a WAITING G by the wait queue it parked on (channel, semaphore, timer,
+ *    netpoll record) until ringo__ready() hands it back.
+ *  - A P is owned by exactly one M while RUNNING or SYSCALL; an IDLE P sits on
+ *    sched.pidle, possibly with its M asleep on it (p->m != NULL: wakep wakes
+ *    that M rather than starting another).
+ *  - Fields marked [sched.lock] are protected by sched.lock; [owner] only by
+ *    the M that owns the P / runs the G; [atomic] are accessed atomically.
+ *
+ * Lock order: sched.lock before allg_lock; channel locks (address order)
+ * before sema bucket locks; no runtime lock is ever held across a switch.
+ */
+#ifndef RINGO_RUNTIME_H
+#define RINGO_RUNTIME_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "ringo.h"
+#include "config.h"
+
+#define RINGO_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------ */
+/* Assertions and fatal errors (debug.c)                               */
+
+RINGO_HIDDEN void ringo__fatal(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+RINGO_HIDDEN void ringo__fatal_dump(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+
+#ifdef RINGO_DEBUG_BUILD
+#define RINGO_ASSERT(c)                                                        \
+	do {                                                                   \
+		if (unlikely(!(c)))                                            \
+			ringo__fatal("assertion failed: %s (%s:%d)", #c,       \
+				     __FILE__, __LINE__);                      \
+	} while (0)
+#else
+#define RINGO_ASSERT(c) ((void)0)
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Allocation: the runtime's own memory comes from jemalloc (mallocx).  */
+
+RINGO_HIDDEN void *ringo__alloc(size_t size);	/* zeroed; NULL on ENOMEM */
+RINGO_HIDDEN void ringo__free(void *p, size_t size);
+
+/* ------------------------------------------------------------------ */
+/* Runtime-internal locks (lock.c): futex mutexes that block the M.     */
+/* Held only for short critical sections, never across a switch. While  */
+/* one is held m->locks > 0, so async preemption leaves the M alone.    */
+
+typedef struct {
+	_Atomic uint32_t key;	/* 0 unlocked, 1 locked, 2 locked with waiters */
+} ringo__lock_t;
+
+RINGO_HIDDEN void ringo__lock(ringo__lock_t *l);
+RINGO_HIDDEN void ringo__unlock(ringo__lock_t *l);
+
+/* A note is a one-shot wake-up (Go's note): one sleeper, one waker. */
+typedef struct {
+	_Atomic uint32_t key;	/* 0 clear, 1 woken */
+} ringo__note_t;
+
+RINGO_HIDDEN void ringo__note_clear(ringo__note_t *n);
+RINGO_HIDDEN void ringo__note_wakeup(ringo__note_t *n);
+RINGO_HIDDEN void ringo__note_sleep(ringo__note_t *n);
+/* Sleep until woken or until abs_ns (CLOCK_MONOTONIC; <0 = forever).
+ * Returns true if woken. */
+RINGO_HIDDEN bool ringo__note_sleep_until(ringo__note_t *n, int64_t abs_ns);
+
+RINGO_HIDDEN int64_t ringo__nanotime(void);
+
+/* ------------------------------------------------------------------ */
+/* Stacks (stack.c)                                                      */
+
+enum ringo__guard {
+	RINGO_GUARD_NONE = 0,
+	RINGO_GUARD_MADVISE,	/* MADV_GUARD_INSTALL (Linux 6.13+) */
+	RINGO_GUARD_MPROTECT,	/* PROT_NONE page: costs a mapping split */
+	RINGO_GUARD_CANARY,	/* canary word checked at every switch-out */
+};
+
+struct ringo__stack {
+	char *lo;		/* lowest usable byte (just above the guard) */
+	size_t size;		/* usable bytes; hi = lo + size */
+	uint8_t guard;		/* enum ringo__guard */
+	uint8_t slab;		/* carved out of a shared slab (not munmap'able alone) */
+	unsigned valgrind_id;	/* VALGRIND_STACK_REGISTER id (valgrind builds) */
+};
+
+#define RINGO_STACK_CANARY 0x52494e474f21ca11ULL /* "RINGO!" */
+
+RINGO_HIDDEN extern size_t ringo__default_stack_size;
+/* 0 or -ENOMEM. size is rounded up to pages. */
+RINGO_HIDDEN int ringo__stack_alloc(size_t size, struct ringo__stack *st);
+RINGO_HIDDEN void ringo__stack_free(struct ringo__stack *st);
+/* Return the touched pages of a cached stack, above a warm area, to the
+ * kernel (a system call: not for hot paths). */
+RINGO_HIDDEN void ringo__stack_trim(struct ringo__stack *st);
+/* Per-thread: alternate signal stack so the SIGSEGV handler can run on a
+ * goroutine whose stack overflowed. Called by every M at start. */
+RINGO_HIDDEN int ringo__stack_thread_init(void);
+RINGO_HIDDEN void ringo__stack_thread_fini(void);
+RINGO_HIDDEN void ringo__stack_init(void);	/* once per process */
+RINGO_HIDDEN void ringo__stack_release_all(void); /* at ringo_run exit */
+RINGO_HIDDEN const char *ringo__stack_guard_name(void);
+/* Print `ringo: goroutine N stack overflow ...` for g and abort (the
+ * scheduler calls it when ringo__stack_canary_ok fails at switch-out). */
+struct ringo_g;
+RINGO_HIDDEN void ringo__stack_overflow_fatal(struct ringo_g *g)
+	__attribute__((noreturn));
+
+static inline bool ringo__stack_canary_ok(const struct ringo__stack *st)
+{
+	return st->guard != RINGO_GUARD_CANARY ||
+	       *(const uint64_t *)(const void *)st->lo == RINGO_STACK_CANARY;
+}
+
+/* ------------------------------------------------------------------ */
+/* G: a goroutine                                                        */
+
+enum ringo__gstatus {
+	G_IDLE = 0,	/* just allocated, not yet initialised */
+	G_RUNNABLE,	/* on a run queue; not executing; stack owned by the queue */
+	G_RUNNING,	/* executing on an M that owns a P */
+	G_SYSCALL,	/* executing a blocking call; has an M, maybe no P */
+	G_WAITING,	/* parked; owned by whatever will ready it */
+	G_DEAD,		/* finished; on a free list or unused */
+};
+
+struct ringo_m;
+struct ringo_p;
+struct ringo__sudog;
+
+struct ringo_g {
+	void *sp;			/* saved stack pointer while switched out [owner] */
+	struct ringo__stack stack;	/* [owner] */
+	struct ringo_m *m;		/* M running it, or NULL [owner] */
+	struct ringo_g *schedlink;	/* run/free queue link [queue owner] */
+	_Atomic uint32_t status;	/* enum ringo__gstatus [atomic] */
+	_Atomic bool preempt;		/* please yield at the next safe point [atomic] */
+	int saved_errno;		/* errno while switched out [owner] */
+	uint64_t id;			/* unique; 0 for g0 */
+	void (*fn)(void *);		/* entry function and argument */
+	void *arg;
+	const char *wait_reason;	/* why it is G_WAITING (static string) */
+	int64_t wait_since;		/* ringo__nanotime() when it parked */
+	void *create_pc;		/* return address of the ringo_go call */
+	uint64_t parent_id;		/* goroutine that created it */
+	char *name;			/* ringo_go_with name (jemalloc copy) or NULL */
+	struct ringo_m *lockedm;	/* ringo_lock_thread: the only M to run it */
+
+	/* Parking hand-off: set by ringo__park, run on g0 after the switch. */
+	bool (*park_unlockf)(struct ringo_g *, void *);
+	void *park_arg;
+
+	/* Channel/semaphore wait state, owned by the wait queue while parked. */
+	struct ringo__sudog *waiting;	/* sudogs this G waits on (select: several) */
+	void *param;			/* value passed by the waker (e.g. the sudog that fired) */
+	bool select_done_claim;		/* scratch for select */
+	_Atomic uint32_t select_done;	/* select: one case has won [atomic] */
+	int64_t timer_when;		/* scratch for sleeps */
+	void *netpoll_wait;		/* the netpoll wait record the G is parked on */
+
+	struct ringo_g *alllink;	/* all Gs list [sched.allg_lock] */
+	struct ringo_g *allprev;
+
+	/* Sanitizer fiber state (only used in sanitizer builds). */
+	void *asan_fake_stack;
+	void *tsan_fiber;
+};
+
+/* ------------------------------------------------------------------ */
+/* P: a processor, the right to run Go code                              */
+
+enum ringo__pstatus {
+	P_IDLE = 0,	/* on sched.pidle, no G running */
+	P_RUNNING,	/* owned by an M running Gs or the scheduler */
+	P_SYSCALL,	/* its M is in a blocking call; sysmon may retake it */
+	P_STOPPED,	/* stopped for stop-the-world, or beyond maxprocs */
+	P_DEAD,
+};
+
+#define RINGO_RUNQ_SIZE 256	/* must be a power of two */
+#define RINGO_GFREE_LOCAL_MAX 64
+
+struct ringo__timers;		/* timer.c */
+struct ringo__netpoll;		/* netpoll/ */
+
+struct ringo_p {
+	int32_t id;
+	_Atomic uint32_t status;	/* enum ringo__pstatus [atomic; sched.lock for idle list] */
+	struct ringo_m *m;		/* owning M, or the M asleep on an idle P */
+	struct ringo_p *link;		/* sched.pidle link [sched.lock] */
+	_Atomic uint32_t schedtick;	/* bumped on every schedule [owner; sysmon reads] */
+	_Atomic uint32_t syscalltick;	/* bumped on every syscall [owner; sysmon reads] */
+
+	/* Local run queue: a lock-free ring. Only the owner writes tail
+	 * (store-release pairs with the thief's load-acquire); owner and
+	 * thieves CAS head (acq_rel). runnext is the G to run next. */
+	_Atomic uint32_t runqhead;
+	_Atomic uint32_t runqtail;
+	struct ringo_g *_Atomic runq[RINGO_RUNQ_SIZE];
+	struct ringo_g *_Atomic runnext;
+
+	/* Dead Gs with default-size stacks, ready for reuse [owner]. */
+	struct ringo_g *gfree;
+	int32_t gfree_count;
+
+	struct ringo__timers *timers;	/* timer heap (timer.c) */
+	struct ringo__netpoll *netpoll;	/* this P's ring (netpoll/) */
+	_Atomic int64_t timer0_when;	/* earliest timer deadline, 0 = none [timers lock; read racily] */
+	_Atomic int64_t ngoroutines;	/* goroutines created minus died here [owner; summed racily] */
+	uint64_t goidcache, goidcacheend; /* batch of goroutine ids [owner] */
+};
+
+/* ------------------------------------------------------------------ */
+/* M: an OS thread                                                       */
+
+struct ringo_m {
+	int64_t id;
+	pid_t tid;
+	pthread_t thread;
+	struct ringo_g g0;		/* scheduler context on the thread's own stack */
+	struct ringo_g *curg;		/* G running on it, or NULL */
+	struct ringo_p *p;		/* P held, or NULL */
+	struct ringo_p *nextp;		/* P handed over when woken [sched.lock] */
+	struct ringo_p *oldp;		/* P held before a syscall */
+	int32_t locks;			/* runtime critical sections; > 0 forbids preemption */
+	bool spinning;			/* looking for work without having found any */
+	bool blocked;			/* parked on park note */
+	bool is_m0;			/* the thread that called ringo_run */
+	bool exited;			/* left the scheduler for good [sched.lock] */
+	struct ringo_g *prev;		/* G that just switched out, for finish_switch */
+	int prev_action;		/* what finish_switch does with it (sched.c) */
+	struct ringo_g *lockedg;	/* ringo_lock_thread: the G wired to this M */
+	uint32_t locked_count;		/* ringo_lock_thread nesting depth */
+	ringo__note_t park;		/* sleeps here when idle */
+	struct ringo_m *schedlink;	/* sched.midle link [sched.lock] */
+	struct ringo_m *alllink;	/* all Ms [sched.lock] */
+	_Atomic uint32_t signal_pending;/* async preemption: a SIGURG is in flight */
+	uint64_t fastrand;
+	void *tsan_fiber;		/* TSan fiber of g0 */
+	const void *g0_stack_lo;	/* g0's stack, for ASan switches */
+	size_t g0_stack_size;
+};
+
+/* ------------------------------------------------------------------ */
+/* sched: the global state                                               */
+
+struct ringo__sched {
+	ringo__lock_t lock;
+
+	/* Global run queue [lock]. */
+	struct ringo_g *runqhead, *runqtail;
+	_Atomic int32_t runqsize;	/* written under lock, read racily */
+
+	/* Idle Ps and Ms [lock]. */
+	struct ringo_p *pidle;
+	_Atomic int32_t npidle;
+	struct ringo_m *midle;
+	int32_t nmidle;
+	int32_t nmidlelocked;		/* idle Ms that are locked to a G */
+	int32_t nmidlep;		/* Ms asleep on an idle P (in its netpoll wait) */
+	_Atomic int32_t nmspinning;
+	int32_t mcount;			/* Ms created (threads) [lock] */
+	int32_t nmsys;			/* Ms that never run Gs (sysmon) [lock] */
+	struct ringo_m *allm;		/* [lock] */
+	int64_t mnext;			/* next M id [lock] */
+
+	/* Ps: allp[0..nprocs) [lock; stable between stop-the-worlds]. */
+	struct ringo_p **allp;
+	_Atomic int32_t nprocs;
+
+	/* Goroutines. */
+	_Atomic uint64_t goidgen;
+	_Atomic int32_t ngoroutines;	/* live user goroutines */
+	ringo__lock_t allg_lock;
+	struct ringo_g *allg;		/* [allg_lock] */
+
+	/* Dead Gs with default stacks [gfree_lock]. */
+	ringo__lock_t gfree_lock;
+	struct ringo_g *gfree;
+	int32_t gfree_count;
+
+	/* Stop the world [lock]. */
+	_Atomic bool gcwaiting;
+	int32_t stopwait;
+	ringo__note_t stopnote;
+
+	/* Things other than Gs that can make a G runnable again: pending
+	 * timers and in-flight I/O. The deadlock check reads them. [atomic] */
+	_Atomic int64_t ntimers;
+	_Atomic int64_t nio_waiting;
+	_Atomic int32_t nsyscall;	/* Gs in ringo_syscall_enter */
+
+	/* Exit of ringo_run [lock]. */
+	_Atomic bool exiting;
+	int exit_code;
+	struct ringo_m *m0;
+
+	int64_t start_time;
+	uint64_t run_generation;	/* bumped by every ringo_run */
+};
+
+RINGO_HIDDEN extern struct ringo__sched ringo__sched;
+
+/* Debug settings from RINGO_DEBUG (debug.c). */
+struct ringo__debug {
+	int64_t schedtrace_ms;	/* schedtrace=MS */
+	bool scheddetail;	/* scheddetail=1 */
+	bool asyncpreemptoff;	/* asyncpreemptoff=1 */
+	bool verbose;		/* RINGO_DEBUG set at all: say which back-ends run */
+};
+RINGO_HIDDEN extern struct ringo__debug ringo__debug;
+RINGO_HIDDEN void ringo__debug_parse(void);
+
+/* ------------------------------------------------------------------ */
+/* The current M. Goroutines migrate between threads, so the address of */
+/* a thread-local must never be cached across a switch: the initial-exec */
+/* model makes every access a fresh %fs-relative load.                  */
+
+RINGO_HIDDEN extern __thread struct ringo_m *ringo__tls_m
+	__attribute__((tls_model("initial-exec")));
+
+static inline struct ringo_m *ringo__getm(void)
+{
+	return ringo__tls_m;
+}
+
+/* The running goroutine, or NULL when called outside one. */
+static inline struct ringo_g *ringo__getg(void)
+{
+	struct ringo_m *m = ringo__tls_m;
+	return m ? m->curg : NULL;
+}
+
+/* Runtime critical sections: no preemption while m->locks > 0. */
+static inline void ringo__cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+static inline struct ringo_m *ringo__acquirem(void)
+{
+	struct ringo_m *m = ringo__tls_m;
+	m->locks++;
+	return m;
+}
+static inline void ringo__releasem(struct ringo_m *m)
+{
+	m->locks--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scheduler interface (sched.c, proc.c, runq.c)                         */
+
+/* Park the running G: switch to g0, then call unlockf(g, arg) there. If it
+ * returns true the G stays G_WAITING until ringo__ready(g); if false the G
+ * runs again at once. unlockf may be NULL (always park). reason is shown in
+ * dumps. Must not be called with a runtime lock held unless unlockf
+ * releases it. */
+RINGO_HIDDEN void ringo__park(bool (*unlockf)(struct ringo_g *, void *),
+			      void *arg, const char *reason);
+/* Make a G_WAITING G runnable: into the current P's runnext (or the
+ * global queue when the caller holds no P), then wake an idle P if work
+ * is waiting and nobody spins. Callable from any thread. */
+RINGO_HIDDEN void ringo__ready(struct ringo_g *gp);
+/* Ready a list of Gs linked by schedlink (netpoll completions). */
+RINGO_HIDDEN void ringo__ready_list(struct ringo_g *head, int n);
+/* Yield the P at a safe point when the preempt flag is set. */
+RINGO_HIDDEN void ringo__preempt_check(void);
+RINGO_HIDDEN void ringo__wakep(void);
+RINGO_HIDDEN void ringo__gosched(void);
+
+/* run queues (runq.c) */
+RINGO_HIDDEN void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next);
+RINGO_HIDDEN struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_time);
+RINGO_HIDDEN bool ringo__runqempty(struct ringo_p *p);
+RINGO_HIDDEN struct ringo_g *ringo__runqsteal(struct ringo_p *p, struct ringo_p *victim,
+					       bool steal_next);
+RINGO_HIDDEN uint32_t ringo__runqlen(struct ringo_p *p);
+/* global queue; called with sched.lock held */
+RINGO_HIDDEN void ringo__globrunqput(struct ringo_g *gp);
+RINGO_HIDDEN void ringo__globrunqputhead(struct ringo_g *gp);
+RINGO_HIDDEN void ringo__globrunqputbatch(struct ringo_g *head, struct ringo_g *tail, int32_t n);
+RINGO_HIDDEN struct ringo_g *ringo__globrunqget(struct ringo_p *p, int32_t max);
+
+RINGO_HIDDEN uint32_t ringo__fastrand(void);
+
+/* ------------------------------------------------------------------ */
+/* Timers (timer.c): the scheduler's view.                              */
+
+RINGO_HIDDEN int ringo__timers_init(struct ringo_p *p);
+RINGO_HIDDEN void ringo__timers_destroy(struct ringo_p *p);
+/* Run p's due timers. Returns the earliest pending deadline, or -1. */
+RINGO_HIDDEN int64_t ringo__timers_check(struct ringo_p *p, int64_t now);
+/* Earliest pending deadline of p without running anything, or -1. */
+RINGO_HIDDEN int64_t ringo__timers_next(struct ringo_p *p);
+/* Move timers of a P being destroyed to another (procresize). */
+RINGO_HIDDEN void ringo__timers_move(struct ringo_p *from, struct ringo_p *to);
+
+/* ------------------------------------------------------------------ */
+/* Netpoll (netpoll/): the narrow interface of DESIGN.md §7.            */
+/* Until netpoll/ exists these are implemented in lib/idle.c on futexes. */
+
+RINGO_HIDDEN int ringo__netpoll_init(struct ringo_p *p);
+RINGO_HIDDEN void ringo__netpoll_destroy(struct ringo_p *p);
+/* Submit queued operations and reap completions, readying their Gs.
+ * If block, also wait until a completion, ringo__netpoll_wake(p) or
+ * deadline (abs ns; -1 forever). Called by the M that owns p. Returns the
+ * number of Gs made runnable. */
+RINGO_HIDDEN int ringo__netpoll_poll(struct ringo_p *p, bool block, int64_t deadline);
+/* Make a P blocked in ringo__netpoll_poll return. Any thread. */
+RINGO_HIDDEN void ringo__netpoll_wake(struct ringo_p *p);
+/* Runtime shutdown: cancel and reap everything in flight on p. */
+RINGO_HIDDEN void ringo__netpoll_shutdown(struct ringo_p *p);
+
+/* ------------------------------------------------------------------ */
+/* Preemption and sysmon (preempt.c, sysmon.c)                           */
+
+RINGO_HIDDEN void ringo__sysmon_start(void);
+RINGO_HIDDEN void ringo__sysmon_stop(void);
+RINGO_HIDDEN void ringo__preempt_init(void);	/* install SIGURG handler */
+RINGO_HIDDEN void ringo__preempt_m(struct ringo_m *m);	/* send SIGURG */
+
+/* ------------------------------------------------------------------ */
+/* Debug output (debug.c)                                                */
+
+RINGO_HIDDEN void ringo__dump_all(int fd, bool locked);
+RINGO_HIDDEN void ringo__schedtrace(bool detail);
+RINGO_HIDDEN const char *ringo__gstatus_name(uint32_t st);
+
+/* allg list (proc.c) */
+RINGO_HIDDEN void ringo__allg_add(struct ringo_g *gp);
+RINGO_HIDDEN void ringo__allg_remove(struct ringo_g *gp);
+
+#endif /* RINGO_RUNTIME_H */

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_sched.c - scheduler figures:
+ *   yield_ns         two goroutines yielding to each other, maxprocs 1, per switch
+ *   spawn_ns         spawn and finish 1,000,000 trivial goroutines, maxprocs 1 (warm)
+ *   spawn_p2_ns      the same at maxprocs 2
+ *   alive_rss_bytes  RSS per live goroutine with 1,000,000 alive at once
+ * Each figure is the median of BENCH_RUNS runs, each in a fresh ringo_run.
+ */
+#include "bench.h"
+
+#include <ringo.h>
+#include <stdatomic.h>
+
+/* ---- yield ---------------------------------------------------------- */
+
+#define YIELDS 2000000
+static _Atomic int stop_yield;
+
+static void yield_partner(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&stop_yield, memory_order_relaxed))
+		ringo_yield();
+}
+
+static int yield_main(void *arg)
+{
+	double *out = arg;
+	atomic_store(&stop_yield, 0);
+	ringo_go(yield_partner, NULL);
+	for (int i = 0; i < 10000; i++)
+		ringo_yield();
+	int64_t t0 = bench_now_ns();
+	for (int i = 0; i < YIELDS; i++)
+		ringo_yield();
+	int64_t t1 = bench_now_ns();
+	atomic_store(&stop_yield, 1);
+	ringo_yield();
+	/* each iteration is two switches: main -> partner -> main */
+	*out = (double)(t1 - t0) / (2.0 * YIELDS);
+	return 0;
+}
+
+/* ---- spawn ---------------------------------------------------------- */
+
+#define SPAWNS 1000000
+#define BATCH 1000
+static _Atomic long spawned_done;
+
+static void trivial(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&spawned_done, 1, memory_order_relaxed);
+}
+
+static void spawn_round(long n)
+{
+	/* Spawn in batches and wait for each: the warm caches (dead Gs with
+	 * their touched stacks) are what a server spawning per connection
+	 * sees. */
+	for (long i = 0; i < n; i += BATCH) {
+		long target = atomic_load(&spawned_done) + BATCH;
+		for (int k = 0; k < BATCH; k++)
+			ringo_go(trivial, NULL);
+		while (atomic_load_explicit(&spawned_done, memory_order_relaxed) < target)
+			ringo_yield();
+	}
+}
+
+static int spawn_main(void *arg)
+{
+	double *out = arg;
+	atomic_store(&spawned_done, 0);
+	spawn_round(BATCH * 10);	/* warm up */
+	int64_t t0 = bench_now_ns();
+	spawn_round(SPAWNS);
+	int64_t t1 = bench_now_ns();
+	*out = (double)(t1 - t0) / SPAWNS;
+	return 0;
+}
+
+/* ---- alive RSS ------------------------------------------------------ */
+
+#define ALIVE 1000000
+static _Atomic int release_all;
+static _Atomic long alive_in, alive_out;
+
+static void alive_worker(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&alive_in, 1, memory_order_relaxed);
+	while (!atomic_load_explicit(&release_all, memory_order_relaxed))
+		ringo_yield();
+	atomic_fetch_add_explicit(&alive_out, 1, memory_order_relaxed);
+}
+
+static int alive_main(void *arg)
+{
+	double *out = arg;
+	atomic_store(&release_all, 0);
+	atomic_store(&alive_in, 0);
+	atomic_store(&alive_out, 0);
+	long before = bench_rss_bytes();
+	for (long i = 0; i < ALIVE; i++)
+		if (ringo_go(alive_worker, NULL) < 0)
+			return 1;
+	while (atomic_load(&alive_in) < ALIVE)
+		ringo_yield();
+	long after = bench_rss_bytes();
+	atomic_store(&release_all, 1);
+	while (atomic_load(&alive_out) < ALIVE)
+		ringo_yield();
+	*out = (double)(after - before) / ALIVE;
+	return 0;
+}
+
+static double run_median(int (*fn)(void *), const char *maxprocs, int runs)
+{
+	double v[BENCH_RUNS];
+	setenv("RINGO_MAXPROCS", maxprocs, 1);
+	for (int i = 0; i < runs; i++)
+		if (ringo_run(fn, &v[i]) != 0)
+			v[i] = -1;
+	return bench_median(v, runs);
+}
+
+int main(void)
+{
+	bench_report("yield_ns", run_median(yield_main, "1", BENCH_RUNS));
+	bench_report("spawn_ns", run_median(spawn_main, "1", BENCH_RUNS));
+	bench_report("spawn_p2_ns", run_median(spawn_main, "2", BENCH_RUNS));
+	bench_report("alive_rss_bytes", run_median(alive_main, "1", 3));
+	return 0;
+}

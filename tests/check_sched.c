@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* check_sched.c - the G/M/P scheduler: spawning, yielding, stealing,
+ * queues overflowing, maxprocs, deadlock detection, errno, re-running. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- spawn and join 1,000,000 goroutines ------------------------------ */
+
+static _Atomic long done_count;
+
+static void count_one(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int spawn_million(void *arg)
+{
+	(void)arg;
+	const long n = 1000000;
+	atomic_store(&done_count, 0);
+	for (long i = 0; i < n; i++)
+		GO_OK(ringo_go(count_one, NULL));
+	while (atomic_load(&done_count) < n)
+		ringo_yield();
+	ck_assert_int_eq(atomic_load(&done_count), n);
+	/* Every goroutine has returned: only main is left (the counter is
+	 * summed racily, so let the last exits settle by yielding). */
+	for (int i = 0; i < 1000 && ringo_num_goroutine() != 1; i++)
+		ringo_yield();
+	ck_assert_int_eq(ringo_num_goroutine(), 1);
+	return 0;
+}
+
+START_TEST(test_spawn_million)
+{
+	RUN(spawn_million, NULL);
+}
+END_TEST
+
+/* ---- yields interleave fairly at maxprocs 1 ---------------------------- */
+
+#define YIELDERS 4
+#define ROUNDS 1000
+static int trace[YIELDERS * ROUNDS];
+static _Atomic int trace_len;
+static _Atomic int yielders_done;
+
+static void yielder(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		trace[atomic_fetch_add(&trace_len, 1)] = id;
+		ringo_yield();
+	}
+	atomic_fetch_add(&yielders_done, 1);
+}
+
+static int yield_fair(void *arg)
+{
+	(void)arg;
+	atomic_store(&trace_len, 0);
+	atomic_store(&yielders_done, 0);
+	for (int i = 0; i < YIELDERS; i++)
+		GO_OK(ringo_go(yielder, (void *)(intptr_t)i));
+	while (atomic_load(&yielders_done) < YIELDERS)
+		ringo_yield();
+	ck_assert_int_eq(atomic_load(&trace_len), YIELDERS * ROUNDS);
+	if (test_maxprocs() == 1) {
+		/* One P: round robin. In every window of YIELDERS consecutive
+		 * entries (after the start-up) each goroutine appears once. */
+		for (int w = YIELDERS; w + YIELDERS <= YIELDERS * ROUNDS - YIELDERS; w += YIELDERS) {
+			int seen = 0;
+			for (int k = 0; k < YIELDERS; k++)
+				seen |= 1 << trace[w + k];
+			ck_assert_msg(seen == (1 << YIELDERS) - 1,
+				      "window at %d not round-robin", w);
+		}
+	}
+	return 0;
+}
+
+START_TEST(test_yield_fair)
+{
+	RUN(yield_fair, NULL);
+}
+END_TEST
+
+/* ---- maxprocs 2: two CPU-bound goroutines on two threads at once -------- */
+
+static _Atomic int spinners_in;
+static _Atomic pid_t spinner_tid[2];
+static _Atomic int spinners_out;
+
+static void spinner(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	atomic_store(&spinner_tid[id], (pid_t)syscall(SYS_gettid));
+	atomic_fetch_add(&spinners_in, 1);
+	/* Busy-wait without yielding until both are running: possible only
+	 * if they run on two threads simultaneously. */
+	while (atomic_load(&spinners_in) < 2)
+		;
+	atomic_fetch_add(&spinners_out, 1);
+}
+
+static int parallel(void *arg)
+{
+	(void)arg;
+	atomic_store(&spinners_in, 0);
+	atomic_store(&spinners_out, 0);
+	GO_OK(ringo_go(spinner, (void *)0));
+	GO_OK(ringo_go(spinner, (void *)1));
+	while (atomic_load(&spinners_out) < 2)
+		ringo_yield();
+	ck_assert_int_ne(atomic_load(&spinner_tid[0]), atomic_load(&spinner_tid[1]));
+	return 0;
+}
+
+START_TEST(test_parallel)
+{
+	if (test_maxprocs() < 2)
+		return;	/* needs two Ps */
+	RUN(parallel, NULL);
+}
+END_TEST
+
+/* ---- a goroutine spawning 10,000 overflows into the global queue -------- */
+
+#define OVERFLOW_N 10000
+static _Atomic int ran[OVERFLOW_N];
+
+static void mark(void *arg)
+{
+	atomic_fetch_add(&ran[(intptr_t)arg], 1);
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int overflow(void *arg)
+{
+	(void)arg;
+	atomic_store(&done_count, 0);
+	for (int i = 0; i < OVERFLOW_N; i++)
+		atomic_store(&ran[i], 0);
+	for (intptr_t i = 0; i < OVERFLOW_N; i++)
+		GO_OK(ringo_go(mark, (void *)i));
+	while (atomic_load(&done_count) < OVERFLOW_N)
+		ringo_yield();
+	for (int i = 0; i < OVERFLOW_N; i++)
+		ck_assert_msg(atomic_load(&ran[i]) == 1, "goroutine %d ran %d times", i,
+			      atomic_load(&ran[i]));
+	return 0;
+}
+
+START_TEST(test_overflow_global)
+{
+	RUN(overflow, NULL);
+}
+END_TEST
+
+/* ---- ids are unique ------------------------------------------------------ */
+
+#define IDS_N 20000
+static _Atomic uint64_t ids[IDS_N];
+
+static void record_id(void *arg)
+{
+	atomic_store(&ids[(intptr_t)arg], ringo_id());
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int unique_ids(void *arg)
+{
+	(void)arg;
+	atomic_store(&done_count, 0);
+	ck_assert_uint_eq(ringo_id(), 1);	/* main is goroutine 1 */
+	for (intptr_t i = 0; i < IDS_N; i++)
+		GO_OK(ringo_go(record_id, (void *)i));
+	while (atomic_load(&done_count) < IDS_N)
+		ringo_yield();
+	static uint64_t sorted[IDS_N];
+	for (int i = 0; i < IDS_N; i++)
+		sorted[i] = atomic_load(&ids[i]);
+	qsort(sorted, IDS_N, sizeof sorted[0], cmp_u64);
+	ck_assert_uint_gt(sorted[0], 1);
+	for (int i = 1; i < IDS_N; i++)
+		ck_assert_uint_ne(sorted[i], sorted[i - 1]);
+	return 0;
+}
+
+START_TEST(test_unique_ids)
+{
+	RUN(unique_ids, NULL);
+}
+END_TEST
+
+/* ---- maxprocs changes under load without losing a goroutine ----------- */
+
+#define LOAD_N 2000
+#define LOAD_YIELDS 200
+
+static void busy_yielder(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < LOAD_YIELDS; i++)
+		ringo_yield();
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int maxprocs_under_load(void *arg)
+{
+	(void)arg;
+	atomic_store(&done_count, 0);
+	int start = ringo_maxprocs(0);
+	ck_assert_int_eq(start, test_maxprocs());
+	for (int i = 0; i < LOAD_N; i++)
+		GO_OK(ringo_go(busy_yielder, NULL));
+	static const int sizes[] = { 3, 1, 4, 2, 1, 2 };
+	int prev = start;
+	for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		ck_assert_int_eq(ringo_maxprocs(sizes[k]), prev);
+		ck_assert_int_eq(ringo_maxprocs(0), sizes[k]);
+		prev = sizes[k];
+		for (int i = 0; i < 50; i++)
+			ringo_yield();
+	}
+	while (atomic_load(&done_count) < LOAD_N)
+		ringo_yield();
+	ck_assert_int_eq(atomic_load(&done_count), LOAD_N);
+	ck_assert_int_eq(ringo_maxprocs(-1), 2);
+	ck_assert_int_eq(ringo_maxprocs(100000), -EINVAL);
+	return 0;
+}
+
+START_TEST(test_maxprocs_under_load)
+{
+	RUN(maxprocs_under_load, NULL);
+}
+END_TEST
+
+/* ---- deadlock detection --------------------------------------------------- */
+
+static void recv_nil(void *arg)
+{
+	(void)arg;
+	int v;
+	ringo_chan_recv(NULL, &v);	/* a NULL channel blocks forever */
+}
+
+static int deadlock_main(void *arg)
+{
+	(void)arg;
+	GO_OK(ringo_go(recv_nil, NULL));
+	int v;
+	ringo_chan_recv(NULL, &v);
+	return 0;
+}
+
+START_TEST(test_deadlock)
+{
+	int r = ringo_run(deadlock_main, NULL);
+	ck_assert_int_eq(r, -EDEADLK);
+	/* And the runtime is usable again afterwards. */
+	RUN(unique_ids, NULL);
+}
+END_TEST
+
+/* ---- errno survives a yield ------------------------------------------------ */
+
+static void errno_other(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100; i++) {
+		errno = 1000 + i;
+		ringo_yield();
+		ck_assert_int_eq(errno, 1000 + i);
+	}
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int errno_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&done_count, 0);
+	for (int i = 0; i < 8; i++)
+		GO_OK(ringo_go(errno_other, NULL));
+	for (int i = 0; i < 100; i++) {
+		errno = ENOTTY;
+		ringo_yield();
+		ck_assert_int_eq(errno, ENOTTY);
+	}
+	while (atomic_load(&done_count) < 8)
+		ringo_yield();
+	return 0;
+}
+
+START_TEST(test_errno)
+{
+	RUN(errno_main, NULL);
+}
+END_TEST
+
+/* ---- ringo_run twice, return values, bad arguments ------------------------- */
+
+static int return_42(void *arg)
+{
+	(void)arg;
+	return 42;
+}
+
+static int nested_run(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(ringo_run(return_42, NULL), -EBUSY);
+	ck_assert_int_eq(ringo_go(NULL, NULL), -EINVAL);
+	struct ringo_go_attr bad = { .stack_size = 1 };
+	ck_assert_int_eq(ringo_go_with(&bad, count_one, NULL), -EINVAL);
+	return 0;
+}
+
+START_TEST(test_run_twice)
+{
+	ck_assert_int_eq(ringo_run(return_42, NULL), 42);
+	ck_assert_int_eq(ringo_run(return_42, NULL), 42);
+	RUN(nested_run, NULL);
+	ck_assert_int_eq(ringo_run(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(ringo_go(count_one, NULL), -EPERM);
+	ck_assert_int_eq(ringo_num_goroutine(), 0);
+}
+END_TEST
+
+static Suite *sched_suite(void)
+{
+	Suite *s = suite_create("sched");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_spawn_million);
+	tcase_add_test(tc, test_yield_fair);
+	tcase_add_test(tc, test_parallel);
+	tcase_add_test(tc, test_overflow_global);
+	tcase_add_test(tc, test_unique_ids);
+	tcase_add_test(tc, test_maxprocs_under_load);
+	tcase_add_test(tc, test_deadlock);
+	tcase_add_test(tc, test_errno);
+	tcase_add_test(tc, test_run_twice);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return ringo_test_main(sched_suite);
+}
