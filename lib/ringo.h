@@ -107,7 +107,35 @@ RINGO_API int ringo_select(struct ringo_case *cases, int n, int flags);
 /* ------------------------------------------------------------------ */
 /* Timers (ringo_sleep(3), ringo_timer_new(3), ringo_ticker_new(3))    */
 
-/* @@TIMER-API@@ time, timers and tickers are declared here */
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+RINGO_API int64_t ringo_now(void);
+/* Park the calling goroutine for at least ns nanoseconds (<= 0: yield).
+ * Returns 0. */
+RINGO_API int ringo_sleep(int64_t ns);
+/* A channel (elements: int64_t, the ringo_now() of firing) that receives
+ * once, ns from now (time.After). The caller owns one reference. NULL on
+ * out-of-memory. */
+RINGO_API ringo_chan *ringo_after(int64_t ns);
+
+typedef struct ringo_timer ringo_timer;
+/* time.NewTimer (fn == NULL: fires by sending on ringo_timer_chan) or
+ * time.AfterFunc (fn != NULL: fn(arg) runs in a new goroutine). */
+RINGO_API ringo_timer *ringo_timer_new(int64_t ns, void (*fn)(void *), void *arg);
+RINGO_API ringo_chan *ringo_timer_chan(ringo_timer *t);	/* NULL for fn timers */
+/* true if the call stopped a pending timer, false if it had already fired
+ * or been stopped (Go's return values). */
+RINGO_API bool ringo_timer_stop(ringo_timer *t);
+RINGO_API bool ringo_timer_reset(ringo_timer *t, int64_t ns);
+RINGO_API void ringo_timer_free(ringo_timer *t);	/* stops it first */
+
+typedef struct ringo_ticker ringo_ticker;
+/* time.NewTicker: sends ringo_now() every period ns on a channel of
+ * capacity 1; ticks a slow reader misses are dropped. */
+RINGO_API ringo_ticker *ringo_ticker_new(int64_t period);
+RINGO_API ringo_chan *ringo_ticker_chan(ringo_ticker *t);
+RINGO_API int ringo_ticker_reset(ringo_ticker *t, int64_t period);
+RINGO_API void ringo_ticker_stop(ringo_ticker *t);
+RINGO_API void ringo_ticker_free(ringo_ticker *t);	/* stops it first */
 
 /* ------------------------------------------------------------------ */
 /* sync: mutex, rwmutex, waitgroup, once, cond, sem; contexts          */

@@ -411,7 +411,33 @@ RINGO_HIDDEN struct ringo_g *ringo__globrunqget(struct ringo_p *p, int32_t max);
 RINGO_HIDDEN uint32_t ringo__fastrand(void);
 
 /* ------------------------------------------------------------------ */
-/* Timers (timer.c): the scheduler's view.                              */
+/* Timers (timer.c)                                                      */
+
+/* A runtime timer, embedded in whatever needs one (sleeping G, ringo_timer,
+ * a netpoll deadline, a context). It lives on the heap of one P at a time.
+ * f(arg, seq) runs on the M that runs the P's timers (g0, or sysmon with no
+ * P): it must not block or park; it may call ringo__ready() and the
+ * non-blocking channel operations. */
+struct ringo__timer {
+	int64_t when;			/* deadline, CLOCK_MONOTONIC ns [heap lock] */
+	int64_t period;			/* > 0: re-arm every period ns [heap lock] */
+	void (*f)(void *arg, uint64_t seq);
+	void *arg;
+	uint64_t seq;			/* passed to f: lets owners drop stale firings */
+	struct ringo_p *_Atomic p;	/* P whose heap holds it, NULL if not pending */
+	int32_t idx;			/* index in that heap [heap lock] */
+};
+
+/* Arm t to fire at `when` (abs ns) on the current P's heap (or P0's when
+ * called without a P). t must not be pending. */
+RINGO_HIDDEN void ringo__timer_start(struct ringo__timer *t, int64_t when);
+/* Disarm t. true if it was pending (and so will not fire). After it
+ * returns, f is not running for this arming unless it already started. */
+RINGO_HIDDEN bool ringo__timer_stop(struct ringo__timer *t);
+/* Stop (if pending) and start again at `when`. true if it was pending. */
+RINGO_HIDDEN bool ringo__timer_modify(struct ringo__timer *t, int64_t when);
+
+/* The scheduler's view: */
 
 RINGO_HIDDEN int ringo__timers_init(struct ringo_p *p);
 RINGO_HIDDEN void ringo__timers_destroy(struct ringo_p *p);
