@@ -180,8 +180,10 @@ static uint64_t new_goid(struct ringo_p *p)
 /* ------------------------------------------------------------------ */
 /* Spawning and exiting                                                   */
 
+/* Start a goroutine. *out (if not NULL) is set before the G can run
+ * anywhere, so the caller may remember it race-free. */
 static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
-		   const char *name, void *pc)
+		   const char *name, void *pc, struct ringo_g **out)
 {
 	struct ringo_m *m = ringo__getm();
 	if (!atomic_load(&runtime_running) || atomic_load(&ringo__sched.exiting))
@@ -219,6 +221,8 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->wait_reason = NULL;
 	gp->sp = ringo__ctx_make(gp->stack.lo, gp->stack.size, g_entry, gp);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+	if (out)
+		*out = gp;
 
 	if (p) {
 		atomic_store_explicit(&p->ngoroutines,
@@ -242,7 +246,7 @@ int ringo_go(void (*fn)(void *), void *arg)
 {
 	if (!fn)
 		return -EINVAL;
-	return newproc(fn, arg, ringo__default_stack_size, NULL, __builtin_return_address(0));
+	return newproc(fn, arg, ringo__default_stack_size, NULL, __builtin_return_address(0), NULL);
 }
 
 int ringo_go_with(const struct ringo_go_attr *attr, void (*fn)(void *), void *arg)
@@ -260,7 +264,7 @@ int ringo_go_with(const struct ringo_go_attr *attr, void (*fn)(void *), void *ar
 		}
 		name = attr->name;
 	}
-	return newproc(fn, arg, size, name, __builtin_return_address(0));
+	return newproc(fn, arg, size, name, __builtin_return_address(0), NULL);
 }
 
 /* The first frame of every goroutine (see ringo__ctx_make). */
@@ -590,14 +594,13 @@ int ringo_run(int (*main_fn)(void *), void *arg)
 	ringo__acquirep(m0, s->allp[0]);
 
 	r = newproc(main_trampoline, &margs, ringo__default_stack_size, "main",
-		    __builtin_return_address(0));
+		    __builtin_return_address(0), &main_g);
 	if (r < 0) {
 		ringo__releasep(m0);
 		ringo__stack_thread_fini();
 		ringo__tls_m = NULL;
 		goto fail;
 	}
-	main_g = atomic_load(&s->allp[0]->runnext);
 
 	ringo__preempt_init();
 	ringo__debug_start();

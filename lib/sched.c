@@ -32,6 +32,7 @@
 #include "proc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -378,6 +379,12 @@ static void report_deadlock(void)
 {
 	static const char msg[] = "ringo: all goroutines are asleep - deadlock!\n\n";
 	(void)!write(2, msg, sizeof msg - 1);
+	if (ringo__debug.scheddetail) {
+		struct ringo__sched *s = &ringo__sched;
+		fprintf(stderr, "mcount=%d nmidle=%d nmidlep=%d nmsys=%d locked=%d npidle=%d spinning=%d\n", s->mcount, s->nmidle, s->nmidlep, s->nmsys, s->nmidlelocked, s->npidle, s->nmspinning);
+		for (int i = 0; i < s->nprocs; i++) fprintf(stderr, "P%d status=%u m=%p\n", i, s->allp[i]->status, (void*)s->allp[i]->m);
+		for (struct ringo_m *m = s->allm; m; m = m->alllink) fprintf(stderr, "M%ld %p p=%p curg=%p spinning=%d\n", (long)m->id, (void*)m, (void*)m->p, (void*)m->curg, m->spinning);
+	}
 	ringo__dump_all(2, true);
 	ringo__begin_exit(-EDEADLK);
 }
