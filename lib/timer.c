@@ -1,37 +1,401 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * timer.c - per-P timer heaps. (Placeholder until the timers issue lands:
- * no timers exist yet, so every heap is empty.)
+ * timer.c - per-P timer heaps (DESIGN.md §8), as Go 1.14+: every P keeps a
+ * 4-ary min-heap of the timers started on it, ordered by deadline.
+ *
+ * A timer is a struct ringo__timer embedded in whatever needs one (a
+ * sleeping goroutine's stack frame, a ringo_timer, a netpoll deadline, a
+ * context); the heap holds pointers and each timer remembers its slot, so
+ * start, stop and modify are O(log n) and cost no system call or kernel
+ * object: a million pending timers are a few megabytes of heap array.
+ *
+ * Invariants (all under the heap's lock):
+ *  - t->p == p  <=>  t is in p's heap at heap[t->idx];  t->p == NULL when
+ *    it is not pending. t->p is atomic so that stop can find the heap to
+ *    lock without a lock; it re-checks after locking (a timer moves only
+ *    by firing, stop, or ringo__timers_move).
+ *  - p->timer0_when == heap[0]->when, or 0 when the heap is empty. The
+ *    scheduler reads it without the lock (can_switch_direct, findrunnable,
+ *    sysmon): a stale value only makes it look again or a little late.
+ *  - ringo__sched.ntimers == number of pending timers over all heaps (the
+ *    deadlock detector: a goroutine asleep on a timer is not deadlocked).
+ *  - At most one M runs a heap's callbacks at a time (ts->running); the
+ *    callback runs with the heap unlocked, and ts->running_timer names the
+ *    timer whose callback is in progress, so ringo__timer_sync can wait
+ *    for it before its owner frees it. After f returns the heap never
+ *    touches the timer again (one-shot owners may free it inside f).
+ *
+ * Callbacks run on g0 of the M that holds the P (findrunnable, or another
+ * P's stealer) or on sysmon with no P at all: they must not block or park.
+ *
+ * This file also holds ringo_now and ringo_sleep: a sleeping goroutine is
+ * the simplest timer owner (the timer lives on its stack and readies it).
  */
 #include "runtime.h"
 
+#include <time.h>
+
+#define HEAP_ARITY 4
+#define HEAP_MIN_CAP 64
+
+struct ringo__timers {
+	ringo__lock_t lock;
+	struct ringo__timer **heap;	/* 4-ary min-heap on ->when [lock] */
+	int32_t len;			/* [lock] */
+	int32_t cap;			/* slots allocated [lock] */
+	bool running;			/* an M is running callbacks [lock] */
+	/* The timer whose callback runs now, or NULL. Written under lock,
+	 * read by ringo__timer_sync without it (acquire pairs with the
+	 * release store after f returns). */
+	struct ringo__timer *_Atomic running_timer;
+};
+
+/* ------------------------------------------------------------------ */
+/* The heap (lock held for all of these)                                 */
+
+static inline void heap_set(struct ringo__timers *ts, int32_t i, struct ringo__timer *t)
+{
+	ts->heap[i] = t;
+	t->idx = i;
+}
+
+static void siftup(struct ringo__timers *ts, int32_t i)
+{
+	struct ringo__timer *t = ts->heap[i];
+	int64_t when = t->when;
+	while (i > 0) {
+		int32_t parent = (i - 1) / HEAP_ARITY;
+		if (ts->heap[parent]->when <= when)
+			break;
+		heap_set(ts, i, ts->heap[parent]);
+		i = parent;
+	}
+	heap_set(ts, i, t);
+}
+
+static void siftdown(struct ringo__timers *ts, int32_t i)
+{
+	struct ringo__timer *t = ts->heap[i];
+	int64_t when = t->when;
+	int32_t n = ts->len;
+	for (;;) {
+		int32_t c = i * HEAP_ARITY + 1;
+		if (c >= n)
+			break;
+		/* The smallest of up to four children. */
+		int32_t best = c;
+		int32_t end = c + HEAP_ARITY < n ? c + HEAP_ARITY : n;
+		for (int32_t j = c + 1; j < end; j++)
+			if (ts->heap[j]->when < ts->heap[best]->when)
+				best = j;
+		if (ts->heap[best]->when >= when)
+			break;
+		heap_set(ts, i, ts->heap[best]);
+		i = best;
+	}
+	heap_set(ts, i, t);
+}
+
+static void resize(struct ringo__timers *ts, int32_t cap)
+{
+	struct ringo__timer **h = ringo__alloc(sizeof(*h) * (size_t)cap);
+	if (!h)
+		ringo__fatal("out of memory for %d timers", (int)cap);
+	if (ts->len)
+		__builtin_memcpy(h, ts->heap, sizeof(*h) * (size_t)ts->len);
+	if (ts->heap)
+		ringo__free(ts->heap, sizeof(*h) * (size_t)ts->cap);
+	ts->heap = h;
+	ts->cap = cap;
+}
+
+static inline void update_timer0(struct ringo_p *p, struct ringo__timers *ts)
+{
+	/* Read racily by the scheduler and sysmon; see the file comment. */
+	atomic_store_explicit(&p->timer0_when, ts->len ? ts->heap[0]->when : 0,
+			      memory_order_release);
+}
+
+static void heap_add(struct ringo_p *p, struct ringo__timers *ts, struct ringo__timer *t)
+{
+	if (ts->len == ts->cap) {
+		if (ts->cap > INT32_MAX / 2)
+			ringo__fatal("too many timers");
+		resize(ts, ts->cap ? ts->cap * 2 : HEAP_MIN_CAP);
+	}
+	int32_t i = ts->len++;
+	heap_set(ts, i, t);
+	siftup(ts, i);
+	/* release: pairs with the acquire load in ringo__timer_stop */
+	atomic_store_explicit(&t->p, p, memory_order_release);
+}
+
+static void heap_remove(struct ringo__timers *ts, int32_t i)
+{
+	int32_t last = --ts->len;
+	if (i != last) {
+		heap_set(ts, i, ts->heap[last]);
+		if (i > 0 && ts->heap[i]->when < ts->heap[(i - 1) / HEAP_ARITY]->when)
+			siftup(ts, i);
+		else
+			siftdown(ts, i);
+	}
+	ts->heap[last] = NULL;
+	/* Give memory back after a burst (a million deadlines that passed). */
+	if (ts->cap > HEAP_MIN_CAP && ts->len < ts->cap / 4)
+		resize(ts, ts->cap / 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting and stopping                                                 */
+
+/* Lock the heap that holds t, or return NULL if t is not pending. */
+static struct ringo_p *lock_timer_heap(struct ringo__timer *t)
+{
+	for (;;) {
+		/* acquire: pairs with the release store in heap_add */
+		struct ringo_p *p = atomic_load_explicit(&t->p, memory_order_acquire);
+		if (!p)
+			return NULL;
+		ringo__lock(&p->timers->lock);
+		if (atomic_load_explicit(&t->p, memory_order_relaxed) == p)
+			return p;
+		/* Fired, stopped or moved meanwhile: look again. */
+		ringo__unlock(&p->timers->lock);
+	}
+}
+
+static void timer_add(struct ringo__timer *t, int64_t when)
+{
+	struct ringo_m *m = ringo__getm();
+	struct ringo_p *p = m && m->p ? m->p : ringo__sched.allp[0];
+	struct ringo__timers *ts = p->timers;
+	if (when < 0)
+		when = 0;
+	ringo__lock(&ts->lock);
+	RINGO_ASSERT(atomic_load(&t->p) == NULL);
+	t->when = when;
+	heap_add(p, ts, t);
+	bool earliest = t->idx == 0;
+	update_timer0(p, ts);
+	ringo__unlock(&ts->lock);
+	atomic_fetch_add_explicit(&ringo__sched.ntimers, 1, memory_order_relaxed);
+	/* A heap other than our own P's got an earlier deadline: an M asleep
+	 * on that P waits for the old one. Ring it (harmless if it is busy;
+	 * sysmon runs overdue timers of busy Ps). */
+	if (earliest && (!m || m->p != p))
+		ringo__netpoll_wake(p);
+}
+
+void ringo__timer_start(struct ringo__timer *t, int64_t when)
+{
+	RINGO_ASSERT(t->f != NULL);
+	timer_add(t, when);
+}
+
+bool ringo__timer_stop(struct ringo__timer *t)
+{
+	struct ringo_p *p = lock_timer_heap(t);
+	if (!p)
+		return false;
+	struct ringo__timers *ts = p->timers;
+	heap_remove(ts, t->idx);
+	atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
+	update_timer0(p, ts);
+	ringo__unlock(&ts->lock);
+	atomic_fetch_sub_explicit(&ringo__sched.ntimers, 1, memory_order_relaxed);
+	return true;
+}
+
+bool ringo__timer_modify(struct ringo__timer *t, int64_t when)
+{
+	bool pending = ringo__timer_stop(t);
+	timer_add(t, when);
+	return pending;
+}
+
+void ringo__timer_sync(struct ringo__timer *t)
+{
+	struct ringo_p **allp = ringo__sched.allp;
+	if (!allp)
+		return;
+	/* Ps are never freed before ringo_run returns, and allp[i] is only
+	 * written during a stop-the-world; Ps beyond nprocs may still finish
+	 * a callback started before they were removed, so look at them all. */
+	for (int i = 0; i < 1024; i++) {
+		struct ringo_p *p = __atomic_load_n(&allp[i], __ATOMIC_ACQUIRE);
+		if (!p)
+			break;
+		struct ringo__timers *ts = p->timers;
+		if (!ts)
+			continue;
+		/* acquire: pairs with the release store after f returns */
+		for (int spins = 0; atomic_load_explicit(&ts->running_timer,
+						memory_order_acquire) == t; spins++) {
+			if (spins < 100) {
+				ringo__cpu_relax();
+			} else {
+				struct timespec ts50 = { 0, 50000 };
+				nanosleep(&ts50, NULL);
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The scheduler's view                                                  */
+
 int ringo__timers_init(struct ringo_p *p)
 {
-	p->timers = NULL;
+	p->timers = ringo__alloc(sizeof *p->timers);
 	atomic_store(&p->timer0_when, 0);
-	return 0;
+	return p->timers ? 0 : -ENOMEM;
 }
 
 void ringo__timers_destroy(struct ringo_p *p)
 {
-	(void)p;
-}
-
-int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
-{
-	(void)p;
-	(void)now;
-	return -1;
+	struct ringo__timers *ts = p->timers;
+	if (!ts)
+		return;
+	/* Pending timers are abandoned with the goroutines that own them. */
+	for (int32_t i = 0; i < ts->len; i++)
+		atomic_store_explicit(&ts->heap[i]->p, NULL, memory_order_relaxed);
+	if (ts->heap)
+		ringo__free(ts->heap, sizeof(*ts->heap) * (size_t)ts->cap);
+	ringo__free(ts, sizeof *ts);
+	p->timers = NULL;
+	atomic_store(&p->timer0_when, 0);
 }
 
 int64_t ringo__timers_next(struct ringo_p *p)
 {
-	(void)p;
-	return -1;
+	int64_t when = atomic_load_explicit(&p->timer0_when, memory_order_acquire);
+	return when ? when : -1;
+}
+
+int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
+{
+	struct ringo__timers *ts = p->timers;
+	int64_t when = atomic_load_explicit(&p->timer0_when, memory_order_acquire);
+	if (when == 0)
+		return -1;
+	if (when > now)
+		return when;
+	ringo__lock(&ts->lock);
+	if (ts->running) {
+		/* Another M is running this heap's callbacks (the owner, a
+		 * stealer or sysmon): it will run the due ones too. */
+		when = ts->len ? ts->heap[0]->when : -1;
+		ringo__unlock(&ts->lock);
+		return when;
+	}
+	ts->running = true;
+	while (ts->len > 0 && ts->heap[0]->when <= now) {
+		struct ringo__timer *t = ts->heap[0];
+		void (*f)(void *, uint64_t) = t->f;
+		void *arg = t->arg;
+		uint64_t seq = t->seq;
+		bool t_oneshot = t->period <= 0;
+		if (!t_oneshot) {
+			/* Re-arm past now; a ticker that fell behind drops
+			 * the ticks it missed. */
+			t->when += t->period * (1 + (now - t->when) / t->period);
+			siftdown(ts, 0);
+		} else {
+			heap_remove(ts, 0);
+			atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
+		}
+		update_timer0(p, ts);
+		atomic_store_explicit(&ts->running_timer, t, memory_order_relaxed);
+		ringo__unlock(&ts->lock);
+		f(arg, seq);	/* t may be freed by now */
+		if (t_oneshot)
+			/* Only now: until f has readied its G, the pending
+			 * count is what keeps checkdead from seeing a
+			 * deadlock. */
+			atomic_fetch_sub_explicit(&ringo__sched.ntimers, 1,
+						  memory_order_relaxed);
+		ringo__lock(&ts->lock);
+		/* release: pairs with the acquire load in ringo__timer_sync */
+		atomic_store_explicit(&ts->running_timer, NULL, memory_order_release);
+	}
+	ts->running = false;
+	when = ts->len ? ts->heap[0]->when : -1;
+	ringo__unlock(&ts->lock);
+	return when;
 }
 
 void ringo__timers_move(struct ringo_p *from, struct ringo_p *to)
 {
-	(void)from;
-	(void)to;
+	struct ringo__timers *src = from->timers, *dst = to->timers;
+	if (from == to || !src)
+		return;
+	/* The only place that holds two heap locks: serialised by the
+	 * stop-the-world around procresize, so no order is needed. */
+	ringo__lock(&src->lock);
+	ringo__lock(&dst->lock);
+	while (src->len > 0) {
+		struct ringo__timer *t = src->heap[src->len - 1];
+		src->heap[--src->len] = NULL;
+		heap_add(to, dst, t);
+	}
+	if (src->heap) {
+		ringo__free(src->heap, sizeof(*src->heap) * (size_t)src->cap);
+		src->heap = NULL;
+		src->cap = 0;
+	}
+	update_timer0(from, src);
+	update_timer0(to, dst);
+	ringo__unlock(&dst->lock);
+	ringo__unlock(&src->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* ringo_now, ringo_sleep                                                */
+
+int64_t ringo_now(void)
+{
+	return ringo__nanotime();
+}
+
+static void sleep_fire(void *arg, uint64_t seq)
+{
+	(void)seq;
+	ringo__ready(arg);
+}
+
+/* Park's unlock function: arm the timer only now that the G is off its
+ * stack, so the callback cannot ready a G that is still running. */
+static bool sleep_arm(struct ringo_g *gp, void *arg)
+{
+	(void)gp;
+	struct ringo__timer *t = arg;
+	ringo__timer_start(t, t->when);
+	return true;
+}
+
+int ringo_sleep(int64_t ns)
+{
+	struct ringo_g *gp = ringo__getg();
+	if (!gp) {
+		/* Not a goroutine: sleep the thread, restarting after signals. */
+		if (ns <= 0)
+			return 0;
+		int saved = errno;
+		struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		errno = saved;
+		return 0;
+	}
+	if (ns <= 0) {
+		ringo_yield();
+		return 0;
+	}
+	int64_t when;
+	if (__builtin_add_overflow(ringo__nanotime(), ns, &when))
+		when = INT64_MAX;
+	struct ringo__timer t = { .when = when, .f = sleep_fire, .arg = gp };
+	ringo__park(sleep_arm, &t, "sleep");
+	return 0;
 }
