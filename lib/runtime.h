@@ -473,6 +473,8 @@ RINGO_HIDDEN void ringo__netpoll_shutdown(struct ringo_p *p);
 
 RINGO_HIDDEN void ringo__sysmon_start(void);
 RINGO_HIDDEN void ringo__sysmon_stop(void);
+/* Wake sysmon if it sleeps long (ringo_syscall_enter, when work waits). */
+RINGO_HIDDEN void ringo__sysmon_kick(void);
 RINGO_HIDDEN void ringo__preempt_init(void);	/* install SIGURG handler */
 RINGO_HIDDEN void ringo__preempt_m(struct ringo_m *m);	/* send SIGURG */
 

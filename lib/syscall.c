@@ -79,6 +79,11 @@ void ringo_syscall_enter(void)
 	p->m = NULL;
 	/* release: from here sysmon and stop-the-world may take the P */
 	atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release);
+	/* Work waits behind us: make sure sysmon is not in a long sleep, or
+	 * the hand-off would wait for it. */
+	if (!ringo__runqempty(p) || atomic_load_explicit(&ringo__sched.runqsize,
+							 memory_order_relaxed) > 0)
+		ringo__sysmon_kick();
 	if (unlikely(atomic_load(&ringo__sched.gcwaiting))) {
 		ringo__lock(&ringo__sched.lock);
 		uint32_t st = P_SYSCALL;
