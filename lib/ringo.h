@@ -140,7 +140,111 @@ RINGO_API void ringo_ticker_free(ringo_ticker *t);	/* stops it first */
 /* ------------------------------------------------------------------ */
 /* sync: mutex, rwmutex, waitgroup, once, cond, sem; contexts          */
 
-/* @@SYNC-API@@ sync primitives and contexts are declared here */
+/*
+ * The sync types are plain structs whose all-zero value is ready to use
+ * (the RINGO_*_INIT initializers spell that out); they need no destroy
+ * call, embed in user structs, and must not be copied once used. Their
+ * fields are private. They block goroutines, not threads; called from a
+ * thread that is not running a goroutine they block that thread.
+ */
+
+/* Mutual exclusion lock (ringo_mutex_lock(3)); Go's sync.Mutex. */
+typedef struct ringo_mutex {
+	uint32_t private_[2];
+} ringo_mutex;
+#define RINGO_MUTEX_INIT { { 0, 0 } }
+
+RINGO_API void ringo_mutex_lock(ringo_mutex *m);
+RINGO_API int ringo_mutex_trylock(ringo_mutex *m);	/* 0, or -EBUSY */
+RINGO_API void ringo_mutex_unlock(ringo_mutex *m);
+
+/* Reader/writer lock (ringo_rwmutex_lock(3)); a waiting writer blocks new
+ * readers. */
+typedef struct ringo_rwmutex {
+	uint32_t private_[6];
+} ringo_rwmutex;
+#define RINGO_RWMUTEX_INIT { { 0 } }
+
+RINGO_API void ringo_rwmutex_rlock(ringo_rwmutex *rw);
+RINGO_API int ringo_rwmutex_tryrlock(ringo_rwmutex *rw);	/* 0, or -EBUSY */
+RINGO_API void ringo_rwmutex_runlock(ringo_rwmutex *rw);
+RINGO_API void ringo_rwmutex_lock(ringo_rwmutex *rw);
+RINGO_API int ringo_rwmutex_trylock(ringo_rwmutex *rw);	/* 0, or -EBUSY */
+RINGO_API void ringo_rwmutex_unlock(ringo_rwmutex *rw);
+
+/* Wait for a collection of goroutines (ringo_waitgroup_add(3)). */
+typedef struct ringo_waitgroup {
+	uint64_t private_[2];
+} ringo_waitgroup;
+#define RINGO_WAITGROUP_INIT { { 0 } }
+
+RINGO_API void ringo_waitgroup_add(ringo_waitgroup *wg, int delta);
+RINGO_API void ringo_waitgroup_done(ringo_waitgroup *wg);
+RINGO_API void ringo_waitgroup_wait(ringo_waitgroup *wg);
+
+/* Run a function exactly once (ringo_once_do(3)). */
+typedef struct ringo_once {
+	uint32_t private_[3];
+} ringo_once;
+#define RINGO_ONCE_INIT { { 0 } }
+
+RINGO_API void ringo_once_do(ringo_once *o, void (*fn)(void *), void *arg);
+
+/* Condition variable (ringo_cond_wait(3)). */
+typedef struct ringo_cond {
+	uint64_t private_[4];
+} ringo_cond;
+#define RINGO_COND_INIT { { 0 } }
+
+RINGO_API void ringo_cond_wait(ringo_cond *c, ringo_mutex *m);
+RINGO_API void ringo_cond_signal(ringo_cond *c);
+RINGO_API void ringo_cond_broadcast(ringo_cond *c);
+
+/* Contexts (ringo_ctx_with_cancel(3)): cancellation, deadlines and values
+ * carried across goroutines; Go's context package. */
+typedef struct ringo_ctx ringo_ctx;
+
+RINGO_API ringo_ctx *ringo_ctx_background(void);
+RINGO_API int ringo_ctx_with_cancel(ringo_ctx *parent, ringo_ctx **out);
+RINGO_API int ringo_ctx_with_timeout(ringo_ctx *parent, int64_t ns, ringo_ctx **out);
+RINGO_API int ringo_ctx_with_deadline(ringo_ctx *parent, int64_t abs_ns, ringo_ctx **out);
+RINGO_API int ringo_ctx_with_value(ringo_ctx *parent, const void *key, void *val,
+				   ringo_ctx **out);
+RINGO_API void *ringo_ctx_value(ringo_ctx *ctx, const void *key);
+RINGO_API ringo_chan *ringo_ctx_done(ringo_ctx *ctx);
+RINGO_API int ringo_ctx_err(ringo_ctx *ctx);	/* 0, -ECANCELED, -ETIMEDOUT */
+RINGO_API bool ringo_ctx_deadline(ringo_ctx *ctx, int64_t *abs_ns);
+RINGO_API void ringo_ctx_cancel(ringo_ctx *ctx);
+RINGO_API void ringo_ctx_free(ringo_ctx *ctx);
+
+/* Weighted semaphore (ringo_sem_acquire(3)); golang.org/x/sync/semaphore.
+ * The zero value has size 0: set the size with ringo_sem_init() or
+ * RINGO_SEM_INIT(n). */
+typedef struct ringo_sem {
+	int64_t private_[5];
+} ringo_sem;
+#define RINGO_SEM_INIT(n) { { (n) } }
+
+RINGO_API int ringo_sem_init(ringo_sem *s, int64_t n);
+RINGO_API int ringo_sem_acquire(ringo_sem *s, int64_t n);
+RINGO_API int ringo_sem_acquire_ctx(ringo_sem *s, int64_t n, ringo_ctx *ctx);
+RINGO_API int ringo_sem_try_acquire(ringo_sem *s, int64_t n);	/* -EAGAIN */
+RINGO_API int ringo_sem_release(ringo_sem *s, int64_t n);
+
+/* Goroutine groups (ringo_group_go(3)); golang.org/x/sync/errgroup. The
+ * zero value is a group without a context and without a limit. */
+typedef struct ringo_group {
+	uint64_t private_[12];
+} ringo_group;
+#define RINGO_GROUP_INIT { { 0 } }
+
+RINGO_API int ringo_group_init(ringo_group *g, ringo_ctx *parent);
+RINGO_API ringo_ctx *ringo_group_ctx(ringo_group *g);
+RINGO_API int ringo_group_set_limit(ringo_group *g, int n);
+RINGO_API int ringo_group_go(ringo_group *g, int (*fn)(ringo_ctx *, void *), void *arg);
+RINGO_API int ringo_group_try_go(ringo_group *g, int (*fn)(ringo_ctx *, void *),
+				 void *arg);	/* -EAGAIN at the limit */
+RINGO_API int ringo_group_wait(ringo_group *g);
 
 /* ------------------------------------------------------------------ */
 /* Network and file I/O through the netpoller (ringo_listen(3) ...)    */
