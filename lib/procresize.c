@@ -153,7 +153,8 @@ void ringo__start_the_world(void)
 		if (p == me->p)
 			continue;
 		p->m = NULL;
-		if (ringo__runqempty(p) && atomic_load(&p->timer0_when) == 0)
+		if (ringo__runqempty(p) && atomic_load(&p->timer0_when) == 0 &&
+		    !ringo__netpoll_pending(p))
 			ringo__pidleput(p);
 		else {
 			atomic_store(&p->status, P_RUNNING);

@@ -249,7 +249,61 @@ RINGO_API int ringo_group_wait(ringo_group *g);
 /* ------------------------------------------------------------------ */
 /* Network and file I/O through the netpoller (ringo_listen(3) ...)    */
 
-/* @@NET-API@@ the I/O API is declared here */
+/*
+ * Goroutines that do I/O park in the netpoller (io_uring, or epoll where
+ * io_uring is unavailable) instead of blocking their thread. Every call
+ * must run in a goroutine (-EPERM otherwise) and returns -errno on
+ * failure. Descriptors used here must be closed with ringo_close(), which
+ * first wakes every goroutine blocked on the descriptor (they get -EBADF).
+ */
+
+/* Sockets (ringo_listen(3), ringo_accept(3), ringo_dial(3)). network is
+ * "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" with address "host:port"
+ * ("[::1]:80", ":8080", a name, port 0 for any), or "unix"/"unixgram"
+ * with a path ("@name": abstract). Returns a descriptor. */
+RINGO_API int ringo_listen(const char *network, const char *address);
+RINGO_API int ringo_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen);
+RINGO_API int ringo_dial(const char *network, const char *address);
+RINGO_API int ringo_dial_timeout(const char *network, const char *address,
+				 int64_t timeout_ns);
+
+/* Reading and writing (ringo_read(3)). ringo_write and ringo_writev write
+ * everything or fail, like Go's Write; the others behave like the system
+ * calls of the same name. End of stream is 0. */
+RINGO_API ssize_t ringo_read(int fd, void *buf, size_t n);
+RINGO_API ssize_t ringo_write(int fd, const void *buf, size_t n);
+RINGO_API ssize_t ringo_recv(int fd, void *buf, size_t n, int flags);
+RINGO_API ssize_t ringo_send(int fd, const void *buf, size_t n, int flags);
+RINGO_API ssize_t ringo_readv(int fd, const struct iovec *iov, int iovcnt);
+RINGO_API ssize_t ringo_writev(int fd, const struct iovec *iov, int iovcnt);
+RINGO_API ssize_t ringo_recvmsg(int fd, struct msghdr *msg, int flags);
+RINGO_API ssize_t ringo_sendmsg(int fd, const struct msghdr *msg, int flags);
+RINGO_API int ringo_shutdown(int fd, int how);
+RINGO_API int ringo_close(int fd);
+
+/* Deadlines (ringo_set_deadline(3)): absolute ringo_now() times; 0 clears,
+ * a time in the past fails pending and future calls with -ETIMEDOUT until
+ * the deadline is moved. */
+RINGO_API int ringo_set_deadline(int fd, int64_t abs_ns);
+RINGO_API int ringo_set_read_deadline(int fd, int64_t abs_ns);
+RINGO_API int ringo_set_write_deadline(int fd, int64_t abs_ns);
+
+/* Readiness, for foreign libraries that do their own I/O (ringo_poll(3)):
+ * POLLIN/POLLOUT/... events; returns the revents, 0 on timeout (timeout_ns
+ * < 0 waits forever, 0 only looks). */
+RINGO_API int ringo_poll(int fd, int events, int64_t timeout_ns);
+
+/* Files through the ring (ringo_open(3)). ringo_pwrite writes everything
+ * or fails. */
+RINGO_API int ringo_open(const char *path, int flags, mode_t mode);
+RINGO_API ssize_t ringo_pread(int fd, void *buf, size_t n, off_t off);
+RINGO_API ssize_t ringo_pwrite(int fd, const void *buf, size_t n, off_t off);
+RINGO_API int ringo_fsync(int fd);
+
+/* Signals as channel sends (ringo_signal_notify(3)): each signo that
+ * arrives is sent, as an int, to c without blocking (give c a buffer). */
+RINGO_API int ringo_signal_notify(ringo_chan *c, int signo);
+RINGO_API int ringo_signal_stop(ringo_chan *c);
 
 #ifdef __cplusplus
 }

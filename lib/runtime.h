@@ -467,6 +467,14 @@ RINGO_HIDDEN int ringo__netpoll_poll(struct ringo_p *p, bool block, int64_t dead
 RINGO_HIDDEN void ringo__netpoll_wake(struct ringo_p *p);
 /* Runtime shutdown: cancel and reap everything in flight on p. */
 RINGO_HIDDEN void ringo__netpoll_shutdown(struct ringo_p *p);
+/* Has p operations in flight (or queued)? Then p must not sit idle without
+ * an M in its netpoll wait: handoffp and start_the_world start one. */
+RINGO_HIDDEN bool ringo__netpoll_pending(struct ringo_p *p);
+/* sysmon, every round, for every P (no P held): help a P that is busy
+ * running one goroutine - reap completions it leaves in its ring onto the
+ * global queue, kick the thread that holds its completions back. Cheap when
+ * there is nothing to do. Returns how much it did (0: nothing). */
+RINGO_HIDDEN int ringo__netpoll_poll_busy(struct ringo_p *p);
 
 /* ------------------------------------------------------------------ */
 /* Preemption and sysmon (preempt.c, sysmon.c)                           */

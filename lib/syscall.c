@@ -45,8 +45,9 @@ void ringo__handoffp(struct ringo_p *p)
 		ringo__unlock(&s->lock);
 		return;
 	}
-	if (atomic_load(&s->runqsize) != 0 || atomic_load(&p->timer0_when) != 0) {
-		/* Queued work, or timers that need an M asleep on them. */
+	if (atomic_load(&s->runqsize) != 0 || atomic_load(&p->timer0_when) != 0 ||
+	    ringo__netpoll_pending(p)) {
+		/* Queued work, or timers or I/O that need an M asleep on them. */
 		ringo__unlock(&s->lock);
 		ringo__startm(p, false);
 		return;

@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netpoll_uring.c - the io_uring back-end: a ring per P.
+ *
+ * Ownership. The M that holds a P is the only one that touches the SQ of
+ * the P's ring: goroutines queue SQEs as they park (in the park unlock
+ * function, so that no completion can ready a goroutine that is still on
+ * its stack), and the whole round goes to the kernel in one io_uring_enter
+ * when the P looks for work. The CQ is reaped by the owner too, under
+ * cq_lock, which sysmon may also take (ringo__netpoll_poll_busy) to reap
+ * for a P that is busy running a goroutine. Hand-off of the P between Ms
+ * (sched.lock, status CAS) orders everything else.
+ *
+ * Facts of this kernel that shape the code (DESIGN.md §7, re-measured):
+ *  - A completion runs as task_work of the thread that SUBMITTED the
+ *    operation. With COOP_TASKRUN that thread is not interrupted: it runs
+ *    the work at its next kernel entry (a sleeping thread is woken for it).
+ *    So an M that runs a CPU-bound goroutine holds back the completions of
+ *    everything it submitted. TASKRUN_FLAG makes that visible in the SQ
+ *    flags (IORING_SQ_TASKRUN); sysmon looks at it and kicks such an M
+ *    with a signal (ringo__netpoll_poll_busy). We never let liburing act on
+ *    the flag for us: its peek/wait helpers would enter the kernel on
+ *    behalf of whatever thread happens to reap, which does not help when
+ *    the work belongs to another thread (the "misleading" of DESIGN §7).
+ *  - SINGLE_ISSUER / DEFER_TASKRUN would pin a ring to one thread and
+ *    break P hand-off; SQPOLL costs CPU. Not used.
+ *  - close(fd) cancels nothing: ringo_close cancels (fd.c) before closing.
+ *  - Waking a thread blocked in io_uring_enter: a MSG_RING CQE from the
+ *    waker's own ring, or IORING_REGISTER_SEND_MSG_RING (no ring needed,
+ *    Linux 6.13), or a lock-protected spare ring on older kernels. An
+ *    eventfd poll was rejected: its completion is task_work of whichever
+ *    thread armed it and can be very late.
+ *
+ * Cancellation races. A canceller (deadline timer, ringo_close) may find an
+ * operation that is queued but not yet submitted: a cancel by user_data
+ * would miss it. Both sides therefore mark op->flags with one atomic RMW:
+ * the submitter sets OPF_SUBMITTED after io_uring_enter consumed the SQE,
+ * the canceller sets OPF_CANCEL; whoever comes second issues the kernel
+ * cancel. The submitter holds cq_lock while it walks the batch, so the
+ * operations it touches cannot complete (and their stacks be reused) under
+ * it.
+ */
+#include "netpoll.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SQ_ENTRIES 256
+#define CQ_ENTRIES 8192
+
+static const unsigned ring_flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+				   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
+static const unsigned ring_features = IORING_FEAT_NODROP | IORING_FEAT_FAST_POLL |
+				      IORING_FEAT_EXT_ARG | IORING_FEAT_CQE_SKIP;
+
+/* Process-wide state for one ringo_run. */
+static struct {
+	bool send_msg_ring;		/* IORING_REGISTER_SEND_MSG_RING works */
+	ringo__lock_t wake_lock;	/* guards wake_ring */
+	struct io_uring wake_ring;	/* doorbell for threads without a P (old kernels) */
+	bool wake_ring_ok;
+} U;
+
+static int ring_setup(struct io_uring *r, unsigned sq, unsigned cq)
+{
+	struct io_uring_params params;
+	memset(&params, 0, sizeof params);
+	params.flags = ring_flags;
+	params.cq_entries = cq;
+	int ret = io_uring_queue_init_params(sq, r, &params);
+	if (ret < 0)
+		return ret;
+	if ((params.features & ring_features) != ring_features) {
+		io_uring_queue_exit(r);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Probe and process-wide set-up                                        */
+
+static const uint8_t needed_ops[] = {
+	IORING_OP_READ, IORING_OP_WRITE, IORING_OP_RECV, IORING_OP_SEND,
+	IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_RECVMSG, IORING_OP_SENDMSG,
+	IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_POLL_ADD, IORING_OP_LINK_TIMEOUT,
+	IORING_OP_ASYNC_CANCEL, IORING_OP_MSG_RING, IORING_OP_OPENAT, IORING_OP_FSYNC,
+};
+
+/* Can we run on io_uring? 0, or -errno (ENOSYS old kernel or gVisor, EPERM
+ * io_uring_disabled or seccomp, EOPNOTSUPP missing features). Creates a
+ * small ring, checks features and every opcode, multishot accept (5.19)
+ * and synchronous cancel (6.0). */
+int ringo__uring_probe(void)
+{
+	struct io_uring r;
+	int ret = ring_setup(&r, 8, 16);
+	if (ret < 0)
+		return ret;
+	struct io_uring_probe *pr = io_uring_get_probe_ring(&r);
+	if (!pr) {
+		io_uring_queue_exit(&r);
+		return -EOPNOTSUPP;
+	}
+	for (size_t i = 0; i < sizeof needed_ops; i++)
+		if (!io_uring_opcode_supported(pr, needed_ops[i]))
+			ret = -EOPNOTSUPP;
+	io_uring_free_probe(pr);
+	/* Synchronous cancel of nothing: -ENOENT where it exists. */
+	struct io_uring_sync_cancel_reg reg;
+	memset(&reg, 0, sizeof reg);
+	reg.addr = NP_TAG_IGNORE;
+	if (ret == 0 && io_uring_register_sync_cancel(&r, &reg) != -ENOENT)
+		ret = -EOPNOTSUPP;
+	io_uring_queue_exit(&r);
+	return ret;
+}
+
+/* Does IORING_REGISTER_SEND_MSG_RING post into a ring? */
+static bool probe_send_msg_ring(void)
+{
+	struct io_uring r;
+	if (ring_setup(&r, 8, 16) < 0)
+		return false;
+	struct io_uring_sqe sqe;
+	memset(&sqe, 0, sizeof sqe);
+	io_uring_prep_msg_ring(&sqe, r.ring_fd, 0, NP_TAG_WAKE, 0);
+	long ret = syscall(__NR_io_uring_register, -1, IORING_REGISTER_SEND_MSG_RING, &sqe, 1);
+	bool ok = ret >= 0 && io_uring_cq_ready(&r) == 1;
+	io_uring_queue_exit(&r);
+	return ok;
+}
+
+int ringo__uring_global_init(void)
+{
+	memset(&U, 0, sizeof U);
+	U.send_msg_ring = probe_send_msg_ring();
+	if (!U.send_msg_ring) {
+		int ret = ring_setup(&U.wake_ring, 8, 16);
+		if (ret < 0)
+			return ret;
+		U.wake_ring_ok = true;
+	}
+	return 0;
+}
+
+void ringo__uring_global_fini(void)
+{
+	if (U.wake_ring_ok)
+		io_uring_queue_exit(&U.wake_ring);
+	memset(&U, 0, sizeof U);
+}
+
+int ringo__uring_init(struct ringo__netpoll *np)
+{
+	int ret = ring_setup(&np->ring, SQ_ENTRIES, CQ_ENTRIES);
+	if (ret < 0)
+		return ret;
+	np->ring_ok = true;
+	return 0;
+}
+
+void ringo__uring_destroy(struct ringo__netpoll *np)
+{
+	if (np->ring_ok)
+		io_uring_queue_exit(&np->ring);
+	np->ring_ok = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* The CQ lock: the owner reaps under it; sysmon only tries.             */
+
+static inline void cq_lock(struct ringo__netpoll *np)
+{
+	/* acquire: pairs with the release in cq_unlock */
+	while (atomic_exchange_explicit(&np->cq_lock, 1, memory_order_acquire))
+		ringo__cpu_relax();	/* sysmon holds it for one reap */
+}
+
+static inline bool cq_trylock(struct ringo__netpoll *np)
+{
+	return !atomic_exchange_explicit(&np->cq_lock, 1, memory_order_acquire);
+}
+
+static inline void cq_unlock(struct ringo__netpoll *np)
+{
+	atomic_store_explicit(&np->cq_lock, 0, memory_order_release);
+}
+
+/* ------------------------------------------------------------------ */
+/* Completions                                                            */
+
+/* One CQE. Gs to make runnable go to l (readied by the caller once the
+ * CQ lock is released: readying may submit a doorbell). */
+static void complete(struct ringo__netpoll *np, uint64_t ud, int res, uint32_t flags,
+		     struct ringo__glist *l)
+{
+	if (ud < NP_TAG_MAX)
+		return;		/* doorbell, our own cancel, link timeout */
+	struct ringo__op *op = (struct ringo__op *)(uintptr_t)ud;
+	if (op->kind == OP_ACCEPT_MULTI) {
+		if (!(flags & IORING_CQE_F_MORE))
+			atomic_fetch_sub_explicit(&np->inflight, 1, memory_order_relaxed);
+		ringo__accept_complete(op, res, flags, l);
+		return;
+	}
+	atomic_fetch_sub_explicit(&np->inflight, 1, memory_order_relaxed);
+	op->res = res;
+	op->cqe_flags = flags;
+	struct ringo_g *g = op->g, *closer = NULL;
+	struct ringo__fd *pd = op->pd;
+	if (pd) {
+		ringo__lock(&pd->lock);
+		if (op->prev)
+			op->prev->next = op->next;
+		else
+			pd->ops = op->next;
+		if (op->next)
+			op->next->prev = op->prev;
+		closer = ringo__fd_op_done(pd);
+		ringo__unlock(&pd->lock);
+	}
+	/* From here op may be gone as soon as g runs. */
+	ringo__glist_push(l, g);
+	if (closer)
+		ringo__glist_push(l, closer);
+}
+
+/* Reap every CQE (cq_lock held). */
+static int reap_locked(struct ringo__netpoll *np, struct ringo__glist *l)
+{
+	struct io_uring *r = &np->ring;
+	unsigned head, n = 0;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(r, head, cqe) {
+		complete(np, cqe->user_data, cqe->res, cqe->flags, l);
+		n++;
+	}
+	if (n)
+		io_uring_cq_advance(r, n);	/* release: the kernel may reuse the slots */
+	atomic_fetch_add_explicit(&np->reaps, 1, memory_order_relaxed);
+	return (int)n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Submission (owner only)                                               */
+
+static void queue_cancel(struct ringo__netpoll *np, uint64_t ud);
+
+/* Submit everything queued. Gs completed while making room go to l. */
+static void submit_locked(struct ringo__netpoll *np, struct ringo__glist *l)
+{
+	struct io_uring *r = &np->ring;
+	for (;;) {
+		if (io_uring_sq_ready(r) == 0)
+			return;
+		unsigned from = *r->sq.khead;
+		int ret = io_uring_submit(r);
+		if (ret == -EINTR)
+			continue;
+		if (ret == -EBUSY || ret == -EAGAIN) {
+			/* CQ backed up (NODROP keeps the overflow): make room. */
+			if (reap_locked(np, l) == 0)
+				io_uring_get_events(r);	/* flush the kernel's overflow list */
+			continue;
+		}
+		if (ret == -EBADR)
+			ringo__fatal("io_uring: completions were lost (EBADR)");
+		if (ret < 0)
+			ringo__fatal("io_uring_submit: %s", strerror(-ret));
+		/* The batch [from, from + ret) is the kernel's now. */
+		unsigned mask = *r->sq.kring_mask;
+		bool cancels = false;
+		for (unsigned i = from; i != from + (unsigned)ret; i++) {
+			uint64_t ud = r->sq.sqes[i & mask].user_data;
+			if (ud < NP_TAG_MAX)
+				continue;
+			struct ringo__op *op = (struct ringo__op *)(uintptr_t)ud;
+			/* acq_rel: pairs with the canceller's fetch_or in
+			 * ringo__uring_cancel; the second of the two cancels. */
+			uint32_t old = atomic_fetch_or_explicit(&op->flags, OPF_SUBMITTED,
+								memory_order_acq_rel);
+			if (old & OPF_CANCEL) {
+				queue_cancel(np, ud);
+				cancels = true;
+			}
+		}
+		if (!cancels)
+			return;
+	}
+}
+
+static void submit(struct ringo__netpoll *np)
+{
+	if (io_uring_sq_ready(&np->ring) == 0)
+		return;
+	struct ringo__glist l = { 0 };
+	cq_lock(np);
+	submit_locked(np, &l);
+	cq_unlock(np);
+	if (l.n)
+		ringo__glist_ready(&l, false);
+}
+
+/* A free SQE of np (owner), submitting the batch early if the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct ringo__netpoll *np)
+{
+	struct io_uring_sqe *sqe;
+	while (!(sqe = io_uring_get_sqe(&np->ring)))
+		submit(np);
+	return sqe;
+}
+
+static void queue_cancel(struct ringo__netpoll *np, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&np->ring);
+	if (!sqe) {
+		/* Inside submit_locked: the SQ cannot be full right after a
+		 * submit consumed it, but be safe and use the syscall. */
+		struct io_uring_sync_cancel_reg reg;
+		memset(&reg, 0, sizeof reg);
+		reg.addr = ud;
+		io_uring_register_sync_cancel(&np->ring, &reg);
+		return;
+	}
+	io_uring_prep_cancel64(sqe, ud, 0);
+	io_uring_sqe_set_data64(sqe, NP_TAG_CANCEL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void ringo__uring_queue(struct ringo__netpoll *np, struct ringo__op *op)
+{
+	struct io_uring_sqe *sqe = get_sqe(np);
+	ringo__opdefs[op->kind].prep(sqe, op);
+	io_uring_sqe_set_data(sqe, op);
+	op->np = np;
+	atomic_fetch_add_explicit(&np->inflight, 1, memory_order_relaxed);
+}
+
+void ringo__uring_queue_poll(struct ringo__netpoll *np, struct ringo__op *op,
+			     struct __kernel_timespec *ts)
+{
+	if (io_uring_sq_space_left(&np->ring) < 2)
+		submit(np);
+	ringo__uring_queue(np, op);
+	if (!ts)
+		return;
+	struct io_uring_sqe *prev = &np->ring.sq.sqes[(np->ring.sq.sqe_tail - 1) &
+						      *np->ring.sq.kring_mask];
+	prev->flags |= IOSQE_IO_LINK;
+	struct io_uring_sqe *sqe = get_sqe(np);
+	/* The kernel copies *ts when it takes the SQE; ts lives on the
+	 * waiting goroutine's stack, which is parked until then. */
+	io_uring_prep_link_timeout(sqe, ts, 0);
+	io_uring_sqe_set_data64(sqe, NP_TAG_IGNORE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cancellation (any thread)                                             */
+
+void ringo__uring_cancel(struct ringo__op *op)
+{
+	/* acq_rel: pairs with the submitter's fetch_or in submit_locked. */
+	uint32_t old = atomic_fetch_or_explicit(&op->flags, OPF_CANCEL, memory_order_acq_rel);
+	if (!(old & OPF_SUBMITTED) || (old & OPF_CANCEL))
+		return;		/* the submitter will cancel it; or done already */
+	struct io_uring_sync_cancel_reg reg;
+	memset(&reg, 0, sizeof reg);
+	reg.addr = (uint64_t)(uintptr_t)op;
+	/* Zero timeout: ask, do not wait (the waiter waits for the CQE). */
+	io_uring_register_sync_cancel(&op->np->ring, &reg);
+}
+
+void ringo__uring_cancel_fd(struct ringo__netpoll *np, int fd)
+{
+	struct io_uring_sync_cancel_reg reg;
+	memset(&reg, 0, sizeof reg);
+	reg.fd = fd;
+	reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+	io_uring_register_sync_cancel(&np->ring, &reg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Poll, wait, wake                                                       */
+
+/* Does this thread have task_work queued for np's ring? (It is almost
+ * always the owner's own: it submitted the round.) */
+static inline bool taskrun_pending(struct ringo__netpoll *np)
+{
+	return IO_URING_READ_ONCE(*np->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+}
+
+int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
+{
+	struct io_uring *r = &np->ring;
+	if (!block) {
+		struct ringo__glist l = { 0 };
+		cq_lock(np);
+		if (io_uring_sq_ready(r))
+			submit_locked(np, &l);	/* also runs our task_work */
+		else if (taskrun_pending(np))
+			io_uring_get_events(r);
+		reap_locked(np, &l);
+		cq_unlock(np);
+		int n = l.n;
+		if (n)
+			ringo__glist_ready(&l, false);
+		return n;
+	}
+
+	/* The P is on the idle list: from here another M may take it (and
+	 * its SQ and CQ), so this thread only waits. findrunnable reclaims
+	 * the P and then reaps with a non-blocking poll. */
+	struct __kernel_timespec ts;
+	struct io_uring_getevents_arg arg;
+	memset(&arg, 0, sizeof arg);
+	if (deadline >= 0) {
+		int64_t left = deadline - ringo__nanotime();
+		if (left <= 0)
+			return 0;
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		arg.ts = (uint64_t)(uintptr_t)&ts;
+	}
+	/* seq_cst store then load: pairs with the waker's store to
+	 * wake_pending then exchange of sleeping (ringo__uring_wake). */
+	atomic_store(&np->sleeping, 1);
+	if (!atomic_exchange(&np->wake_pending, 0)) {
+		/* Returns when a CQE is in the ring (a completion or the
+		 * doorbell), at the deadline, or on a signal. Completions of
+		 * operations this thread submitted on other rings run here as
+		 * task_work. */
+		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+				(sigset_t *)&arg, sizeof arg);
+	}
+	atomic_store(&np->sleeping, 0);
+	atomic_store(&np->wake_pending, 0);
+	return 0;
+}
+
+/* Post the doorbell CQE into np's ring. */
+static void ring_doorbell(struct ringo__netpoll *np)
+{
+	struct ringo_m *m = ringo__getm();
+	struct ringo_p *own = m ? m->p : NULL;
+	if (own && own->netpoll && own->netpoll != np && own->netpoll->ring_ok) {
+		/* From our own ring: the doorbell rides with our batch. */
+		struct ringo__netpoll *me = own->netpoll;
+		struct io_uring_sqe *sqe = get_sqe(me);
+		io_uring_prep_msg_ring(sqe, np->ring.ring_fd, 0, NP_TAG_WAKE, 0);
+		io_uring_sqe_set_data64(sqe, NP_TAG_WAKE);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		submit(me);
+		return;
+	}
+	struct io_uring_sqe sqe;
+	memset(&sqe, 0, sizeof sqe);
+	io_uring_prep_msg_ring(&sqe, np->ring.ring_fd, 0, NP_TAG_WAKE, 0);
+	if (U.send_msg_ring) {
+		syscall(__NR_io_uring_register, -1, IORING_REGISTER_SEND_MSG_RING, &sqe, 1);
+		return;
+	}
+	/* Old kernel, no P: a spare ring shared under a lock. */
+	ringo__lock(&U.wake_lock);
+	struct io_uring_sqe *s = io_uring_get_sqe(&U.wake_ring);
+	if (s) {
+		*s = sqe;
+		io_uring_sqe_set_data64(s, NP_TAG_WAKE);
+		s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_submit(&U.wake_ring);
+	}
+	/* Failed doorbells post CQEs here; nobody needs them. */
+	unsigned head, n = 0;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(&U.wake_ring, head, cqe)
+		n++;
+	io_uring_cq_advance(&U.wake_ring, n);
+	ringo__unlock(&U.wake_lock);
+}
+
+void ringo__uring_wake(struct ringo__netpoll *np)
+{
+	/* seq_cst: see ringo__uring_poll. Only the waker that flips
+	 * sleeping rings the bell; a sleeper that has not slept yet sees
+	 * wake_pending and does not. */
+	atomic_store(&np->wake_pending, 1);
+	if (atomic_exchange(&np->sleeping, 0))
+		ring_doorbell(np);
+}
+
+/* ------------------------------------------------------------------ */
+/* sysmon's help for a busy P                                             */
+
+/* Called by sysmon (no P) every round for every P. A P whose M runs one
+ * goroutine for a whole round does not reap its ring: take its CQEs and
+ * put their goroutines on the global queue (an idle P picks them up). And
+ * if completions wait as task_work of a thread that does not enter the
+ * kernel, kick that thread with a signal (the SIGURG handler returns at
+ * once when no preemption was asked for). Returns Gs readied + kicks. */
+int ringo__uring_poll_busy(struct ringo__netpoll *np)
+{
+	struct ringo_p *p = np->p;
+	uint32_t st = atomic_load_explicit(&p->status, memory_order_relaxed);
+	if (st == P_IDLE || st == P_STOPPED || !np->ring_ok)
+		return 0;	/* idle: its M waits in the ring and sees everything */
+	int done = 0;
+	struct io_uring *r = &np->ring;
+
+	uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
+	bool stuck = tick == np->sm_schedtick;
+	np->sm_schedtick = tick;
+
+	/* Completions held back as task_work for two rounds: kick the M that
+	 * runs this P (it submitted most of them). */
+	if (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_TASKRUN) {
+		if (++np->sm_taskrun >= 2 && stuck) {
+			struct ringo_m *m = p->m;
+			if (m && m->curg) {
+				ringo__preempt_m(m);
+				done++;
+			}
+			np->sm_taskrun = 0;
+		}
+	} else {
+		np->sm_taskrun = 0;
+	}
+
+	/* CQEs that the owner has not reaped for a whole round. */
+	uint64_t reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
+	bool unreaped = reaps == np->sm_reaps;
+	np->sm_reaps = reaps;
+	if (unreaped && io_uring_cq_ready(r) > 0 && cq_trylock(np)) {
+		struct ringo__glist l = { 0 };
+		reap_locked(np, &l);
+		cq_unlock(np);
+		np->sm_reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
+		if (l.n) {
+			done += l.n;
+			ringo__glist_ready(&l, true);
+		}
+	}
+	return done;
+}
+
+/* ------------------------------------------------------------------ */
+/* Runtime exit                                                           */
+
+/* Every M but the caller has exited (their operations the kernel cancels
+ * or finishes without them). Cancel what is left and reap until nothing
+ * can write into a goroutine's stack any more. The goroutines are
+ * abandoned: nothing is readied. */
+void ringo__uring_shutdown(struct ringo__netpoll *np)
+{
+	if (!np->ring_ok)
+		return;
+	struct io_uring *r = &np->ring;
+	struct ringo__glist l = { 0 };
+	cq_lock(np);
+	submit_locked(np, &l);
+	int64_t start = ringo__nanotime();
+	bool warned = false;
+	while (atomic_load(&np->inflight) > 0) {
+		struct io_uring_sync_cancel_reg reg;
+		memset(&reg, 0, sizeof reg);
+		reg.flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+		io_uring_register_sync_cancel(r, &reg);
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
+		struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
+		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+				(sigset_t *)&arg, sizeof arg);
+		reap_locked(np, &l);
+		if (!warned && ringo__nanotime() - start > 5000000000LL) {
+			fprintf(stderr, "ringo: netpoll: still waiting for %lld I/O operations to finish\n",
+				(long long)atomic_load(&np->inflight));
+			warned = true;
+		}
+	}
+	cq_unlock(np);
+	/* l holds abandoned goroutines: leave them be. */
+}
