@@ -273,7 +273,7 @@ static void g_entry(void *arg)
 	struct ringo_g *gp = arg;
 	ringo__switch_started();
 	ringo__finish_switch(ringo__getm());
-	errno = 0;
+	ringo__errno_restore(0);
 	gp->fn(gp->arg);
 	ringo_exit();
 }

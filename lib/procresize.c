@@ -46,8 +46,11 @@ void ringo__stop_the_world(void)
 	/* Idle Ps: take them; wake an M asleep on one so it can leave it. */
 	struct ringo_p *p;
 	while ((p = ringo__pidleget())) {
+		/* The M asleep on it (if any) must see that it lost it. */
+		struct ringo_m *sleeper = p->m;
+		p->m = NULL;
 		atomic_store(&p->status, P_STOPPED);
-		if (p->m)
+		if (sleeper)
 			ringo__netpoll_wake(p);
 		s->stopwait--;
 	}

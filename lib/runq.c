@@ -8,6 +8,9 @@
  * a G readied by the running one goes there so that ping-pong pairs keep
  * running on one P, back to back.
  *
+ * The owner's hot operations (runqput, runqget, runqempty) are inline, in
+ * runq.h; this file has the slow paths, stealing and the global queue.
+ *
  * Invariants:
  *  - runqtail - runqhead <= RINGO_RUNQ_SIZE (read with acquire, the owner
  *    alone advances tail);
@@ -16,38 +19,16 @@
  */
 #include "runtime.h"
 
-#define RUNQ_MASK (RINGO_RUNQ_SIZE - 1)
-
-bool ringo__runqempty(struct ringo_p *p)
-{
-	/* Read head, tail, runnext, then tail again: a G moving from runnext to
-	 * the ring (runqput kicking it) must not be missed in between. */
-	for (;;) {
-		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_acquire);
-		struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_acquire);
-		if (tail == atomic_load_explicit(&p->runqtail, memory_order_acquire))
-			return head == tail && next == NULL;
-	}
-}
-
-uint32_t ringo__runqlen(struct ringo_p *p)
-{
-	uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-	uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_acquire);
-	return tail - head;
-}
-
 /* Move half of the local queue plus gp to the global queue, in one batch
  * under sched.lock. Called by the owner when the ring is full. Returns
  * false if a thief took items meanwhile (the caller retries the ring). */
-static bool runqputslow(struct ringo_p *p, struct ringo_g *gp, uint32_t head, uint32_t tail)
+bool ringo__runqputslow(struct ringo_p *p, struct ringo_g *gp, uint32_t head, uint32_t tail)
 {
 	struct ringo_g *batch[RINGO_RUNQ_SIZE / 2 + 1];
 	uint32_t n = (tail - head) / 2;
 
 	for (uint32_t i = 0; i < n; i++)
-		batch[i] = atomic_load_explicit(&p->runq[(head + i) & RUNQ_MASK],
+		batch[i] = atomic_load_explicit(&p->runq[(head + i) & RINGO_RUNQ_MASK],
 						memory_order_relaxed);
 	/* acq_rel: the slots read above are ours only if no thief moved head */
 	if (!atomic_compare_exchange_strong_explicit(&p->runqhead, &head, head + n,
@@ -61,67 +42,6 @@ static bool runqputslow(struct ringo_p *p, struct ringo_g *gp, uint32_t head, ui
 	ringo__globrunqputbatch(batch[0], batch[n], (int32_t)n + 1);
 	ringo__unlock(&ringo__sched.lock);
 	return true;
-}
-
-/* Put gp on p's local queue (next: into runnext, kicking the previous
- * runnext to the tail). Called only by p's owner. */
-void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next)
-{
-	if (next) {
-		struct ringo_g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-		for (;;) {
-			/* Thieves CAS runnext too (steal_next), so CAS here. */
-			if (atomic_compare_exchange_weak_explicit(&p->runnext, &old, gp,
-					memory_order_release, memory_order_relaxed))
-				break;
-		}
-		if (old == NULL)
-			return;
-		gp = old;	/* kick the old runnext to the tail */
-	}
-	for (;;) {
-		/* acquire: pairs with the thieves' head CAS, so the slot we
-		 * overwrite has really been consumed */
-		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-		if (tail - head < RINGO_RUNQ_SIZE) {
-			atomic_store_explicit(&p->runq[tail & RUNQ_MASK], gp, memory_order_relaxed);
-			/* release: makes the slot visible to consumers */
-			atomic_store_explicit(&p->runqtail, tail + 1, memory_order_release);
-			return;
-		}
-		if (runqputslow(p, gp, head, tail))
-			return;
-	}
-}
-
-/* Take a G from p's local queue: runnext first. *inherit_time is set when
- * it came from runnext (it shares the time slice of the G that readied it,
- * so a ping-pong pair cannot starve the rest of the queue). Owner only. */
-struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_time)
-{
-	struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-	if (next != NULL &&
-	    atomic_compare_exchange_strong_explicit(&p->runnext, &next, NULL,
-			memory_order_acquire, memory_order_relaxed)) {
-		if (inherit_time)
-			*inherit_time = true;
-		return next;
-	}
-	if (inherit_time)
-		*inherit_time = false;
-	for (;;) {
-		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-		if (tail == head)
-			return NULL;
-		struct ringo_g *gp = atomic_load_explicit(&p->runq[head & RUNQ_MASK],
-							  memory_order_relaxed);
-		/* acq_rel: the CAS commits the consume against thieves */
-		if (atomic_compare_exchange_weak_explicit(&p->runqhead, &head, head + 1,
-				memory_order_acq_rel, memory_order_relaxed))
-			return gp;
-	}
 }
 
 /* Grab half of victim's queue into batch (at most RINGO_RUNQ_SIZE/2).
@@ -151,7 +71,7 @@ static uint32_t runqgrab(struct ringo_p *victim, struct ringo_g **batch, bool st
 		if (n > RINGO_RUNQ_SIZE / 2)	/* read inconsistent head and tail */
 			continue;
 		for (uint32_t i = 0; i < n; i++)
-			batch[i] = atomic_load_explicit(&victim->runq[(head + i) & RUNQ_MASK],
+			batch[i] = atomic_load_explicit(&victim->runq[(head + i) & RINGO_RUNQ_MASK],
 							memory_order_relaxed);
 		/* acq_rel: commits the steal; the owner may have consumed some */
 		if (atomic_compare_exchange_strong_explicit(&victim->runqhead, &head, head + n,
@@ -173,7 +93,7 @@ struct ringo_g *ringo__runqsteal(struct ringo_p *p, struct ringo_p *victim, bool
 		return gp;
 	uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
 	for (uint32_t i = 0; i < n; i++)
-		atomic_store_explicit(&p->runq[(tail + i) & RUNQ_MASK], batch[i],
+		atomic_store_explicit(&p->runq[(tail + i) & RINGO_RUNQ_MASK], batch[i],
 				      memory_order_relaxed);
 	/* release: publishes the stolen slots */
 	atomic_store_explicit(&p->runqtail, tail + n, memory_order_release);

@@ -346,6 +346,18 @@ static inline struct ringo_m *ringo__getm(void)
 	return ringo__tls_m;
 }
 
+/* errno across a switch. glibc declares __errno_location() const, so the
+ * compiler may keep errno's address in a register across a call that
+ * switches goroutines - and threads. After a switch, errno's address must
+ * be fetched afresh: through this volatile pointer, which no compiler can
+ * fold. (User code has the same hazard; see ringo(7).) */
+RINGO_HIDDEN extern int *(*volatile ringo__errno_location)(void);
+
+static inline void ringo__errno_restore(int e)
+{
+	*ringo__errno_location() = e;
+}
+
 /* The running goroutine, or NULL when called outside one. */
 static inline struct ringo_g *ringo__getg(void)
 {
@@ -395,13 +407,10 @@ RINGO_HIDDEN void ringo__preempt_check(void);
 RINGO_HIDDEN void ringo__wakep(void);
 RINGO_HIDDEN void ringo__gosched(void);
 
-/* run queues (runq.c) */
-RINGO_HIDDEN void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next);
-RINGO_HIDDEN struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_time);
-RINGO_HIDDEN bool ringo__runqempty(struct ringo_p *p);
+/* run queues (runq.c; the owner's hot operations are inline in runq.h,
+ * included at the end of this header) */
 RINGO_HIDDEN struct ringo_g *ringo__runqsteal(struct ringo_p *p, struct ringo_p *victim,
 					       bool steal_next);
-RINGO_HIDDEN uint32_t ringo__runqlen(struct ringo_p *p);
 /* global queue; called with sched.lock held */
 RINGO_HIDDEN void ringo__globrunqput(struct ringo_g *gp);
 RINGO_HIDDEN void ringo__globrunqputhead(struct ringo_g *gp);
@@ -485,6 +494,9 @@ RINGO_HIDDEN void ringo__sysmon_stop(void);
 RINGO_HIDDEN void ringo__sysmon_kick(void);
 RINGO_HIDDEN void ringo__preempt_init(void);	/* install SIGURG handler */
 RINGO_HIDDEN void ringo__preempt_m(struct ringo_m *m);	/* send SIGURG */
+/* Is asynchronous preemption on for this run (x86_64, not TSan, not
+ * RINGO_DEBUG=asyncpreemptoff=1)? */
+RINGO_HIDDEN bool ringo__preempt_async_on(void);
 
 /* ------------------------------------------------------------------ */
 /* Debug output (debug.c)                                                */
@@ -496,5 +508,7 @@ RINGO_HIDDEN const char *ringo__gstatus_name(uint32_t st);
 /* allg list (proc.c) */
 RINGO_HIDDEN void ringo__allg_add(struct ringo_g *gp);
 RINGO_HIDDEN void ringo__allg_remove(struct ringo_g *gp);
+
+#include "runq.h"
 
 #endif /* RINGO_RUNTIME_H */

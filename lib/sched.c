@@ -70,7 +70,7 @@ static inline void execute_prepare(struct ringo_m *m, struct ringo_p *p,
 /* ------------------------------------------------------------------ */
 /* finish_switch: the deferred half of every switch                     */
 
-void ringo__finish_switch(struct ringo_m *m)
+static inline __attribute__((always_inline)) void finish_switch(struct ringo_m *m)
 {
 	struct ringo_g *gp = m->prev;
 	if (!gp)
@@ -120,6 +120,11 @@ void ringo__finish_switch(struct ringo_m *m)
 	default:
 		break;
 	}
+}
+
+void ringo__finish_switch(struct ringo_m *m)
+{
+	finish_switch(m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -196,10 +201,11 @@ void ringo__switch_out(struct ringo_m *m, struct ringo_g *gp, int action)
 		m->curg = NULL;
 		ringo__switch(m, gp, &m->g0, action == SW_EXIT);
 	}
-	/* Resumed, perhaps on another thread: re-read the M. */
+	/* Resumed, perhaps on another thread: re-read the M and errno's
+	 * address. */
 	m = ringo__getm();
-	ringo__finish_switch(m);
-	errno = gp->saved_errno;
+	finish_switch(m);
+	ringo__errno_restore(gp->saved_errno);
 }
 
 /* ------------------------------------------------------------------ */
@@ -686,40 +692,42 @@ top:;
 		}
 	}
 
+	/* Sleep on the P while it is still ours: whoever takes an idle P
+	 * makes p->m its new owner (NULL for stop-the-world) and rings the
+	 * doorbell, so a take after this check ends the sleep at once. */
 	ringo__lock(&s->lock);
-	if (atomic_load(&p->status) == P_IDLE && checkdead()) {
+	bool mine = p->m == m && atomic_load(&p->status) == P_IDLE;
+	if (mine && checkdead()) {
 		report_deadlock();
-		ringo__unlock(&s->lock);
-		goto reclaim;
+		mine = false;
 	}
 	ringo__unlock(&s->lock);
-
-	if (atomic_load(&p->status) == P_IDLE) {
+	if (mine) {
 		int64_t t = ringo__timers_next(p);
 		if (t >= 0 && (next_timer < 0 || t < next_timer))
 			next_timer = t;
 		ringo__netpoll_poll(p, true, next_timer);
 	}
 
-reclaim:
 	ringo__lock(&s->lock);
-	if (atomic_load(&p->status) == P_IDLE) {
-		/* Woken by a timer, I/O or exit rather than by wakep. */
-		if (pidle_remove(p)) {
-			s->nmidlep--;
-			atomic_store(&p->status, P_RUNNING);
-		}
-	} else if (atomic_load(&p->status) == P_STOPPED || p->m != m) {
-		/* Taken while we slept: by stop-the-world, or by an M back
-		 * from a syscall. It is not ours any more. */
+	if (p->m != m) {
+		/* Taken while we slept (stop-the-world, an M back from a
+		 * syscall): it is not ours any more. */
 		m->p = NULL;
-		if (p->m == m)
-			p->m = NULL;
 		ringo__unlock(&s->lock);
 		ringo__stopm(m);
 		if (!m->p)
 			return NULL;
 		goto top;
+	}
+	if (atomic_load(&p->status) == P_IDLE) {
+		/* Woken by a timer, I/O or exit rather than by wakep (which
+		 * would have taken the P off the list for us). */
+		bool removed = pidle_remove(p);
+		RINGO_ASSERT(removed);
+		(void)removed;
+		s->nmidlep--;
+		atomic_store(&p->status, P_RUNNING);
 	}
 	ringo__unlock(&s->lock);
 	goto top;

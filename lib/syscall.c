@@ -140,7 +140,7 @@ void ringo_syscall_exit(void)
 	ringo__switch(m, gp, &m->g0, false);
 	m = ringo__getm();
 	ringo__finish_switch(m);
-	errno = gp->saved_errno;
+	ringo__errno_restore(gp->saved_errno);
 }
 
 intptr_t ringo_blocking(intptr_t (*fn)(void *), void *arg)

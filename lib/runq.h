@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runq.h - the owner's hot operations on a P's local run queue, inline
+ * because every goroutine switch uses them. The ring's design and its
+ * invariants are described in runq.c.
+ */
+#ifndef RINGO_RUNQ_H
+#define RINGO_RUNQ_H
+
+#define RINGO_RUNQ_MASK (RINGO_RUNQ_SIZE - 1)
+
+/* runq.c: move half the ring and gp to the global queue (ring full). */
+RINGO_HIDDEN bool ringo__runqputslow(struct ringo_p *p, struct ringo_g *gp,
+				     uint32_t head, uint32_t tail);
+
+static inline bool ringo__runqempty(struct ringo_p *p)
+{
+	/* Read head, tail, runnext, then tail again: a G moving from runnext to
+	 * the ring (runqput kicking it) must not be missed in between. */
+	for (;;) {
+		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+		struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_acquire);
+		if (tail == atomic_load_explicit(&p->runqtail, memory_order_acquire))
+			return head == tail && next == NULL;
+	}
+}
+
+static inline uint32_t ringo__runqlen(struct ringo_p *p)
+{
+	uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+	uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+	return tail - head;
+}
+
+/* Put gp on p's local queue (next: into runnext, kicking the previous
+ * runnext to the tail). Called only by p's owner. */
+static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next)
+{
+	if (next) {
+		struct ringo_g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+		for (;;) {
+			/* Thieves CAS runnext too (steal_next), so CAS here. */
+			if (atomic_compare_exchange_weak_explicit(&p->runnext, &old, gp,
+					memory_order_release, memory_order_relaxed))
+				break;
+		}
+		if (old == NULL)
+			return;
+		gp = old;	/* kick the old runnext to the tail */
+	}
+	for (;;) {
+		/* acquire: pairs with the thieves' head CAS, so the slot we
+		 * overwrite has really been consumed */
+		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+		if (tail - head < RINGO_RUNQ_SIZE) {
+			atomic_store_explicit(&p->runq[tail & RINGO_RUNQ_MASK], gp, memory_order_relaxed);
+			/* release: makes the slot visible to consumers */
+			atomic_store_explicit(&p->runqtail, tail + 1, memory_order_release);
+			return;
+		}
+		if (ringo__runqputslow(p, gp, head, tail))
+			return;
+	}
+}
+
+/* Take a G from p's local queue: runnext first. *inherit_time is set when
+ * it came from runnext (it shares the time slice of the G that readied it,
+ * so a ping-pong pair cannot starve the rest of the queue). Owner only. */
+static inline struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_time)
+{
+	struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	if (next != NULL &&
+	    atomic_compare_exchange_strong_explicit(&p->runnext, &next, NULL,
+			memory_order_acquire, memory_order_relaxed)) {
+		if (inherit_time)
+			*inherit_time = true;
+		return next;
+	}
+	if (inherit_time)
+		*inherit_time = false;
+	for (;;) {
+		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+		if (tail == head)
+			return NULL;
+		struct ringo_g *gp = atomic_load_explicit(&p->runq[head & RINGO_RUNQ_MASK],
+							  memory_order_relaxed);
+		/* acq_rel: the CAS commits the consume against thieves */
+		if (atomic_compare_exchange_weak_explicit(&p->runqhead, &head, head + 1,
+				memory_order_acq_rel, memory_order_relaxed))
+			return gp;
+	}
+}
+
+#endif /* RINGO_RUNQ_H */
