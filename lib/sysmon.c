@@ -161,9 +161,14 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
  * completions nobody reaps until it next looks at its ring. The netpoll
  * code can poll such a P's ring from here (without blocking, and only if
  * it can do so safely from a thread without the P). */
-static void netpoll_busy_ps(int64_t now)
+static int netpoll_busy_ps(int64_t now)
 {
 	(void)now;
+	int done = 0;
+	int32_t n = atomic_load(&ringo__sched.nprocs);
+	for (int32_t i = 0; i < n; i++)
+		done += ringo__netpoll_poll_busy(ringo__sched.allp[i]);
+	return done;
 }
 
 static void *sysmon_main(void *arg)
@@ -185,7 +190,8 @@ static void *sysmon_main(void *arg)
 		int acted = 0;
 		if (!atomic_load(&s->exiting)) {
 			acted = retake(now, last, &until, &busy);
-			netpoll_busy_ps(now);
+			if (netpoll_busy_ps(now))
+				acted++;	/* helping a busy P: keep looking often */
 			/* Work queued globally and nobody looking for it. */
 			if (atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0)
 				ringo__wakep();

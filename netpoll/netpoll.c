@@ -67,8 +67,11 @@ static int global_init(void)
 	return 0;
 }
 
+RINGO_HIDDEN void ringo__signal_fini(void);
+
 static void global_fini(void)
 {
+	ringo__signal_fini();
 	ringo__fd_table_free();
 	if (ringo__np_backend == NP_URING)
 		ringo__uring_global_fini();

@@ -213,12 +213,14 @@ struct ringo__netpoll {
 	_Atomic uint32_t wake_pending;
 
 	/* io_uring */
-	struct io_uring ring;		/* SQ: owner of p only; CQ: holder of cq_lock */
+	struct io_uring ring;		/* [lock] */
 	bool ring_ok;
-	_Atomic uint32_t cq_lock;	/* owner's reap vs sysmon's (poll_busy) */
+	_Atomic uint32_t lock;		/* the owner's; sysmon only tries it (poll_busy) */
 	_Atomic int64_t inflight;	/* CQEs still expected for operations [atomic] */
+	_Atomic uint64_t submits;	/* submit calls, for sysmon [atomic] */
 	_Atomic uint64_t reaps;		/* reap rounds, for sysmon [atomic] */
 	/* sysmon's view, written by sysmon only */
+	uint64_t sm_submits;
 	uint64_t sm_reaps;
 	uint32_t sm_schedtick;
 	uint32_t sm_taskrun;

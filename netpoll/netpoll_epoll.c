@@ -99,14 +99,18 @@ void ringo__epoll_del(struct ringo__fd *pd)
 #define READ_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLPRI)
 #define ANY_ERROR (EPOLLHUP | EPOLLERR)
 
-/* Deliver events: bump sequences, collect the goroutines to retry. */
-static void handle(struct epoll_event *evs, int n, struct ringo__glist *l)
+/* Deliver events: bump sequences, collect the goroutines to retry. Only
+ * the blocking poller drains the wake-up eventfd (it is level-triggered):
+ * a non-blocking poll on another M that ate it would leave the poller
+ * asleep. */
+static void handle(struct epoll_event *evs, int n, struct ringo__glist *l, bool poller)
 {
 	for (int i = 0; i < n; i++) {
 		struct ringo__fd *pd = evs[i].data.ptr;
 		if (!pd) {
 			uint64_t v;
-			(void)!read(E.evfd, &v, sizeof v);
+			if (poller)
+				(void)!read(E.evfd, &v, sizeof v);
 			continue;
 		}
 		uint32_t e = evs[i].events;
@@ -144,7 +148,7 @@ static int poll_now(struct ringo__glist *l)
 	int n = epoll_wait(E.epfd, evs, EVENTS, 0);
 	atomic_store_explicit(&E.lastpoll, ringo__nanotime(), memory_order_relaxed);
 	if (n > 0)
-		handle(evs, n, l);
+		handle(evs, n, l, false);
 	return n;
 }
 
@@ -176,13 +180,15 @@ int ringo__epoll_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 			int n = epoll_wait(E.epfd, evs, EVENTS, ms);
 			atomic_store_explicit(&E.lastpoll, ringo__nanotime(), memory_order_relaxed);
 			if (n > 0)
-				handle(evs, n, &l);
+				handle(evs, n, &l, true);
 		} else {
 			ringo__note_sleep_until(&np->doorbell, deadline);
 		}
 	}
+	/* wake_pending stays: a wake that came after we woke up must make
+	 * the next sleep return at once (costs findrunnable one loop when
+	 * it is stale). Only the exchange above consumes it. */
 	atomic_store(&np->sleeping, 0);
-	atomic_store(&np->wake_pending, 0);
 	if (poller)
 		atomic_store(&E.poller, NULL);
 	/* The P is on the idle list and may be someone else's already:

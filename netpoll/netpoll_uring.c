@@ -2,14 +2,19 @@
 /*
  * netpoll_uring.c - the io_uring back-end: a ring per P.
  *
- * Ownership. The M that holds a P is the only one that touches the SQ of
- * the P's ring: goroutines queue SQEs as they park (in the park unlock
- * function, so that no completion can ready a goroutine that is still on
- * its stack), and the whole round goes to the kernel in one io_uring_enter
- * when the P looks for work. The CQ is reaped by the owner too, under
- * cq_lock, which sysmon may also take (ringo__netpoll_poll_busy) to reap
- * for a P that is busy running a goroutine. Hand-off of the P between Ms
- * (sched.lock, status CAS) orders everything else.
+ * Ownership. The ring of a P is used by the M that holds the P:
+ * goroutines queue SQEs as they park (in the park unlock function, so that
+ * no completion can ready a goroutine that is still on its stack), and the
+ * whole round goes to the kernel in one io_uring_enter when the P looks for
+ * work; it reaps the CQ then too. The owner does all of this under
+ * np->lock, a spin lock that nobody else ever waits for: sysmon only tries
+ * it (ringo__netpoll_poll_busy), to submit and reap for a P whose M has not
+ * done so for a whole round - a P that never runs out of goroutines (a
+ * long computation, a yield or channel ping-pong loop) would otherwise
+ * hold its queued operations and its completions forever. Hand-off of the
+ * P between Ms (sched.lock, status CAS) orders the owners.
+ * Lock order: np->lock before pd->lock; nothing is readied under np->lock
+ * (readying may ring a doorbell through the caller's own ring).
  *
  * Facts of this kernel that shape the code (DESIGN.md §7, re-measured):
  *  - A completion runs as task_work of the thread that SUBMITTED the
@@ -36,7 +41,7 @@
  * would miss it. Both sides therefore mark op->flags with one atomic RMW:
  * the submitter sets OPF_SUBMITTED after io_uring_enter consumed the SQE,
  * the canceller sets OPF_CANCEL; whoever comes second issues the kernel
- * cancel. The submitter holds cq_lock while it walks the batch, so the
+ * cancel. The submitter holds np->lock while it walks the batch, so the
  * operations it touches cannot complete (and their stacks be reused) under
  * it.
  */
@@ -171,23 +176,24 @@ void ringo__uring_destroy(struct ringo__netpoll *np)
 }
 
 /* ------------------------------------------------------------------ */
-/* The CQ lock: the owner reaps under it; sysmon only tries.             */
+/* The ring lock: the owner takes it; sysmon only tries.                */
 
-static inline void cq_lock(struct ringo__netpoll *np)
+static inline void ring_lock(struct ringo__netpoll *np)
 {
-	/* acquire: pairs with the release in cq_unlock */
-	while (atomic_exchange_explicit(&np->cq_lock, 1, memory_order_acquire))
-		ringo__cpu_relax();	/* sysmon holds it for one reap */
+	/* acquire: pairs with the release in ring_unlock */
+	while (atomic_exchange_explicit(&np->lock, 1, memory_order_acquire))
+		ringo__cpu_relax();	/* sysmon holds it for one submit or reap */
 }
 
-static inline bool cq_trylock(struct ringo__netpoll *np)
+static inline bool ring_trylock(struct ringo__netpoll *np)
 {
-	return !atomic_exchange_explicit(&np->cq_lock, 1, memory_order_acquire);
+	return !atomic_load_explicit(&np->lock, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(&np->lock, 1, memory_order_acquire);
 }
 
-static inline void cq_unlock(struct ringo__netpoll *np)
+static inline void ring_unlock(struct ringo__netpoll *np)
 {
-	atomic_store_explicit(&np->cq_lock, 0, memory_order_release);
+	atomic_store_explicit(&np->lock, 0, memory_order_release);
 }
 
 /* ------------------------------------------------------------------ */
@@ -229,7 +235,7 @@ static void complete(struct ringo__netpoll *np, uint64_t ud, int res, uint32_t f
 		ringo__glist_push(l, closer);
 }
 
-/* Reap every CQE (cq_lock held). */
+/* Reap every CQE (np->lock held). */
 static int reap_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 {
 	struct io_uring *r = &np->ring;
@@ -246,7 +252,7 @@ static int reap_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 }
 
 /* ------------------------------------------------------------------ */
-/* Submission (owner only)                                               */
+/* Submission (np->lock held)                                            */
 
 static void queue_cancel(struct ringo__netpoll *np, uint64_t ud);
 
@@ -257,6 +263,7 @@ static void submit_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 	for (;;) {
 		if (io_uring_sq_ready(r) == 0)
 			return;
+		atomic_fetch_add_explicit(&np->submits, 1, memory_order_relaxed);
 		unsigned from = *r->sq.khead;
 		int ret = io_uring_submit(r);
 		if (ret == -EINTR)
@@ -293,24 +300,13 @@ static void submit_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 	}
 }
 
-static void submit(struct ringo__netpoll *np)
-{
-	if (io_uring_sq_ready(&np->ring) == 0)
-		return;
-	struct ringo__glist l = { 0 };
-	cq_lock(np);
-	submit_locked(np, &l);
-	cq_unlock(np);
-	if (l.n)
-		ringo__glist_ready(&l, false);
-}
-
-/* A free SQE of np (owner), submitting the batch early if the SQ is full. */
-static struct io_uring_sqe *get_sqe(struct ringo__netpoll *np)
+/* A free SQE (np->lock held), submitting the batch early if the SQ is
+ * full. */
+static struct io_uring_sqe *get_sqe(struct ringo__netpoll *np, struct ringo__glist *l)
 {
 	struct io_uring_sqe *sqe;
 	while (!(sqe = io_uring_get_sqe(&np->ring)))
-		submit(np);
+		submit_locked(np, l);
 	return sqe;
 }
 
@@ -331,31 +327,44 @@ static void queue_cancel(struct ringo__netpoll *np, uint64_t ud)
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
-void ringo__uring_queue(struct ringo__netpoll *np, struct ringo__op *op)
+static void queue_locked(struct ringo__netpoll *np, struct ringo__op *op, struct ringo__glist *l)
 {
-	struct io_uring_sqe *sqe = get_sqe(np);
+	struct io_uring_sqe *sqe = get_sqe(np, l);
 	ringo__opdefs[op->kind].prep(sqe, op);
 	io_uring_sqe_set_data(sqe, op);
 	op->np = np;
 	atomic_fetch_add_explicit(&np->inflight, 1, memory_order_relaxed);
 }
 
+void ringo__uring_queue(struct ringo__netpoll *np, struct ringo__op *op)
+{
+	struct ringo__glist l = { 0 };
+	ring_lock(np);
+	queue_locked(np, op, &l);
+	ring_unlock(np);
+	ringo__glist_ready(&l, false);
+}
+
 void ringo__uring_queue_poll(struct ringo__netpoll *np, struct ringo__op *op,
 			     struct __kernel_timespec *ts)
 {
-	if (io_uring_sq_space_left(&np->ring) < 2)
-		submit(np);
-	ringo__uring_queue(np, op);
-	if (!ts)
-		return;
-	struct io_uring_sqe *prev = &np->ring.sq.sqes[(np->ring.sq.sqe_tail - 1) &
-						      *np->ring.sq.kring_mask];
-	prev->flags |= IOSQE_IO_LINK;
-	struct io_uring_sqe *sqe = get_sqe(np);
-	/* The kernel copies *ts when it takes the SQE; ts lives on the
-	 * waiting goroutine's stack, which is parked until then. */
-	io_uring_prep_link_timeout(sqe, ts, 0);
-	io_uring_sqe_set_data64(sqe, NP_TAG_IGNORE);
+	struct ringo__glist l = { 0 };
+	ring_lock(np);
+	if (ts && io_uring_sq_space_left(&np->ring) < 2)
+		submit_locked(np, &l);
+	queue_locked(np, op, &l);
+	if (ts) {
+		struct io_uring_sqe *prev = &np->ring.sq.sqes[(np->ring.sq.sqe_tail - 1) &
+							      *np->ring.sq.kring_mask];
+		prev->flags |= IOSQE_IO_LINK;
+		struct io_uring_sqe *sqe = get_sqe(np, &l);
+		/* The kernel copies *ts when it takes the SQE; ts lives on the
+		 * waiting goroutine's stack, which is parked until then. */
+		io_uring_prep_link_timeout(sqe, ts, 0);
+		io_uring_sqe_set_data64(sqe, NP_TAG_IGNORE);
+	}
+	ring_unlock(np);
+	ringo__glist_ready(&l, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -398,13 +407,13 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 	struct io_uring *r = &np->ring;
 	if (!block) {
 		struct ringo__glist l = { 0 };
-		cq_lock(np);
+		ring_lock(np);
 		if (io_uring_sq_ready(r))
 			submit_locked(np, &l);	/* also runs our task_work */
 		else if (taskrun_pending(np))
 			io_uring_get_events(r);
 		reap_locked(np, &l);
-		cq_unlock(np);
+		ring_unlock(np);
 		int n = l.n;
 		if (n)
 			ringo__glist_ready(&l, false);
@@ -436,8 +445,10 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
 				(sigset_t *)&arg, sizeof arg);
 	}
+	/* wake_pending stays: a wake that came after we woke up must make
+	 * the next sleep return at once (costs findrunnable one loop when
+	 * it is stale). Only the exchange above consumes it. */
 	atomic_store(&np->sleeping, 0);
-	atomic_store(&np->wake_pending, 0);
 	return 0;
 }
 
@@ -449,11 +460,15 @@ static void ring_doorbell(struct ringo__netpoll *np)
 	if (own && own->netpoll && own->netpoll != np && own->netpoll->ring_ok) {
 		/* From our own ring: the doorbell rides with our batch. */
 		struct ringo__netpoll *me = own->netpoll;
-		struct io_uring_sqe *sqe = get_sqe(me);
+		struct ringo__glist l = { 0 };
+		ring_lock(me);
+		struct io_uring_sqe *sqe = get_sqe(me, &l);
 		io_uring_prep_msg_ring(sqe, np->ring.ring_fd, 0, NP_TAG_WAKE, 0);
 		io_uring_sqe_set_data64(sqe, NP_TAG_WAKE);
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-		submit(me);
+		submit_locked(me, &l);
+		ring_unlock(me);
+		ringo__glist_ready(&l, false);
 		return;
 	}
 	struct io_uring_sqe sqe;
@@ -494,29 +509,33 @@ void ringo__uring_wake(struct ringo__netpoll *np)
 /* ------------------------------------------------------------------ */
 /* sysmon's help for a busy P                                             */
 
-/* Called by sysmon (no P) every round for every P. A P whose M runs one
- * goroutine for a whole round does not reap its ring: take its CQEs and
- * put their goroutines on the global queue (an idle P picks them up). And
- * if completions wait as task_work of a thread that does not enter the
- * kernel, kick that thread with a signal (the SIGURG handler returns at
- * once when no preemption was asked for). Returns Gs readied + kicks. */
+/* Called by sysmon (no P) every round for every P. A P whose M runs
+ * goroutines without ever running out of them does not come back to its
+ * ring: what it queued is not submitted, what completed is not reaped.
+ * When a whole round passed without the owner doing either, do it for it
+ * and put the goroutines on the global queue (an idle P, or the owner at
+ * its next look at the global queue, runs them). And if completions wait
+ * as task_work of a thread that does not enter the kernel (it runs one
+ * goroutine), kick that thread with a signal: the SIGURG handler returns
+ * at once when no preemption was asked for, but the kernel runs the work
+ * on the way. Returns what it did (Gs readied + submits + kicks). */
 int ringo__uring_poll_busy(struct ringo__netpoll *np)
 {
 	struct ringo_p *p = np->p;
 	uint32_t st = atomic_load_explicit(&p->status, memory_order_relaxed);
-	if (st == P_IDLE || st == P_STOPPED || !np->ring_ok)
+	if ((st != P_RUNNING && st != P_SYSCALL) || !np->ring_ok)
 		return 0;	/* idle: its M waits in the ring and sees everything */
 	int done = 0;
 	struct io_uring *r = &np->ring;
 
 	uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
-	bool stuck = tick == np->sm_schedtick;
+	bool same_g = st == P_RUNNING && tick == np->sm_schedtick;
 	np->sm_schedtick = tick;
 
-	/* Completions held back as task_work for two rounds: kick the M that
-	 * runs this P (it submitted most of them). */
+	/* Completions held back as task_work for a whole round while the
+	 * P's M runs one goroutine: kick it (it submitted most of them). */
 	if (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_TASKRUN) {
-		if (++np->sm_taskrun >= 2 && stuck) {
+		if (np->sm_taskrun++ >= 1 && same_g) {
 			struct ringo_m *m = p->m;
 			if (m && m->curg) {
 				ringo__preempt_m(m);
@@ -528,19 +547,28 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 		np->sm_taskrun = 0;
 	}
 
-	/* CQEs that the owner has not reaped for a whole round. */
+	uint64_t submits = atomic_load_explicit(&np->submits, memory_order_relaxed);
 	uint64_t reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
-	bool unreaped = reaps == np->sm_reaps;
+	bool stale_sq = submits == np->sm_submits;
+	bool stale_cq = reaps == np->sm_reaps;
+	np->sm_submits = submits;
 	np->sm_reaps = reaps;
-	if (unreaped && io_uring_cq_ready(r) > 0 && cq_trylock(np)) {
+	/* Racy looks at the owner's SQ and the shared CQ: a stale answer only
+	 * delays the help by a round. */
+	bool sq = stale_sq && io_uring_sq_ready(r) > 0;
+	bool cq = stale_cq && io_uring_cq_ready(r) > 0;
+	if ((sq || cq) && ring_trylock(np)) {
 		struct ringo__glist l = { 0 };
-		reap_locked(np, &l);
-		cq_unlock(np);
-		np->sm_reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
-		if (l.n) {
-			done += l.n;
-			ringo__glist_ready(&l, true);
+		if (sq && io_uring_sq_ready(r) > 0) {
+			submit_locked(np, &l);
+			done++;
 		}
+		reap_locked(np, &l);
+		ring_unlock(np);
+		np->sm_submits = atomic_load_explicit(&np->submits, memory_order_relaxed);
+		np->sm_reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
+		done += l.n;
+		ringo__glist_ready(&l, true);
 	}
 	return done;
 }
@@ -558,7 +586,7 @@ void ringo__uring_shutdown(struct ringo__netpoll *np)
 		return;
 	struct io_uring *r = &np->ring;
 	struct ringo__glist l = { 0 };
-	cq_lock(np);
+	ring_lock(np);
 	submit_locked(np, &l);
 	int64_t start = ringo__nanotime();
 	bool warned = false;
@@ -578,6 +606,6 @@ void ringo__uring_shutdown(struct ringo__netpoll *np)
 			warned = true;
 		}
 	}
-	cq_unlock(np);
+	ring_unlock(np);
 	/* l holds abandoned goroutines: leave them be. */
 }
