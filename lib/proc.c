@@ -161,6 +161,11 @@ static struct ringo_g *gfget(struct ringo_p *p)
 	if (gp) {
 		p->gfree = gp->schedlink;
 		p->gfree_count--;
+#ifdef RINGO_ASAN
+		/* The last frames of the dead goroutine never returned and
+		 * left poisoned shadow on the stack it hands down. */
+		__asan_unpoison_memory_region(gp->stack.lo, gp->stack.size);
+#endif
 	}
 	return gp;
 }
