@@ -63,13 +63,14 @@ void ringo_chan_unref(ringo_chan *c)
 {
 	if (!c)
 		return;
-	/* release: every use through this reference happens before the
-	 * free; the acquire fence pairs with the other holders' releases. */
-	size_t old = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_release);
+	/* acq_rel: every use through this reference happens before the
+	 * free (release), and the freeing holder sees every other holder's
+	 * uses (acquire). Not release plus an acquire fence: TSan does not
+	 * model fences. */
+	size_t old = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
 	RINGO_ASSERT(old != 0);
 	if (old != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 #ifdef RINGO_DEBUG_BUILD
 	ringo__chan_lock(c);
 	bool waiters = c->recvq.first || c->sendq.first;
