@@ -34,6 +34,7 @@ static struct ringo_g *main_g;
 
 #define MAXPROCS_LIMIT 1024
 #define GOID_BATCH 16
+#define GFREE_TRIM_THRESHOLD 4096	/* dead Gs kept warm before trimming */
 
 /* ------------------------------------------------------------------ */
 /* allg                                                                   */
@@ -134,6 +135,12 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 				tail = g;
 			n++;
 		}
+		/* A global list this long is the tail of a burst: give the
+		 * stacks' touched pages back (DESIGN.md §5) so the burst's
+		 * peak memory is not pinned. Steady spawning never gets here. */
+		if (ringo__sched.gfree_count >= GFREE_TRIM_THRESHOLD)
+			for (struct ringo_g *g = head; g; g = g == tail ? NULL : g->schedlink)
+				ringo__stack_trim(&g->stack);
 		ringo__lock(&ringo__sched.gfree_lock);
 		tail->schedlink = ringo__sched.gfree;
 		ringo__sched.gfree = head;
@@ -607,6 +614,9 @@ int ringo_run(int (*main_fn)(void *), void *arg)
 		goto fail;
 	}
 
+	if (ringo__debug.verbose)
+		fprintf(stderr, "ringo: %d procs, stack guard %s\n", nprocs,
+			ringo__stack_guard_name());
 	ringo__preempt_init();
 	ringo__debug_start();
 	ringo__sysmon_start();
