@@ -348,17 +348,23 @@ int ringo_num_goroutine(void)
 /* ------------------------------------------------------------------ */
 /* Ms                                                                     */
 
-static void mcommoninit(struct ringo_m *m)
+/* sched.lock held */
+static void mcommoninit_locked(struct ringo_m *m)
 {
 	m->g0.id = 0;
 	m->fastrand = (uint64_t)ringo__nanotime() ^ ((uint64_t)(uintptr_t)m << 17) ^ 0x9e3779b97f4a7c15ULL;
 	if (!m->fastrand)
 		m->fastrand = 1;
-	ringo__lock(&ringo__sched.lock);
 	m->id = ringo__sched.mnext++;
 	m->alllink = ringo__sched.allm;
 	ringo__sched.allm = m;
 	ringo__sched.mcount++;
+}
+
+static void mcommoninit(struct ringo_m *m)
+{
+	ringo__lock(&ringo__sched.lock);
+	mcommoninit_locked(m);
 	ringo__unlock(&ringo__sched.lock);
 }
 
@@ -419,24 +425,30 @@ int ringo__newm(struct ringo_p *p, bool spinning)
 		return -ENOMEM;
 	m->nextp = p;
 	m->spinning = spinning;
-	mcommoninit(m);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 #ifndef RINGO_SANITIZE
 	/* g0 runs only the scheduler, timers and poll loops. */
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 #endif
-	int r = pthread_create(&m->thread, &attr, mstart, m);
+	/* Created under sched.lock, and not once the runtime exits: teardown
+	 * (after exiting is set) then finds every M on allm with its thread
+	 * id, and joins it before freeing it. Otherwise an M started by a
+	 * late startm could be missed, or read with thread == 0, and run on
+	 * freed memory. */
+	ringo__lock(&ringo__sched.lock);
+	int r = EAGAIN;
+	if (!atomic_load(&ringo__sched.exiting)) {
+		mcommoninit_locked(m);
+		r = pthread_create(&m->thread, &attr, mstart, m);
+		if (r != 0) {
+			ringo__sched.allm = m->alllink;	/* still the head: we hold the lock */
+			ringo__sched.mcount--;
+		}
+	}
+	ringo__unlock(&ringo__sched.lock);
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
-		ringo__lock(&ringo__sched.lock);
-		for (struct ringo_m **q = &ringo__sched.allm; *q; q = &(*q)->alllink)
-			if (*q == m) {
-				*q = m->alllink;
-				break;
-			}
-		ringo__sched.mcount--;
-		ringo__unlock(&ringo__sched.lock);
 		ringo__free(m, sizeof *m);
 		return -r;
 	}

@@ -254,6 +254,7 @@ struct ringo_m {
 	struct ringo_g *lockedg;	/* ringo_lock_thread: the G wired to this M */
 	uint32_t locked_count;		/* ringo_lock_thread nesting depth */
 	ringo__note_t park;		/* sleeps here when idle */
+	ringo__note_t np_note;		/* netpoll (epoll): sleeps here idle on a P */
 	struct ringo_m *schedlink;	/* sched.midle link [sched.lock] */
 	struct ringo_m *alllink;	/* all Ms [sched.lock] */
 	_Atomic uint32_t signal_pending;/* async preemption: a SIGURG is in flight */

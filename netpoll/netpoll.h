@@ -206,11 +206,16 @@ struct ringo__accept {
 
 struct ringo__netpoll {
 	struct ringo_p *p;
-	/* Doorbell (both back-ends): the sleeper sets sleeping then checks
-	 * wake_pending; the waker sets wake_pending then checks sleeping
-	 * (seq_cst both), so one of them sees the other. */
-	_Atomic uint32_t sleeping;
+	/* Doorbell (both back-ends). The sleeper publishes itself in sleeper
+	 * then consumes wake_pending; the waker sets wake_pending then looks
+	 * at sleeper (seq_cst both), so one of them sees the other. Only the
+	 * sleeper clears sleeper, when it has left its wait: an idle P can
+	 * be taken from under its sleeping M, and the new owner must not
+	 * consume the wake-up meant for the old one (it waits until the old
+	 * sleeper has left before it touches the ring). */
+	struct ringo_m *_Atomic sleeper;
 	_Atomic uint32_t wake_pending;
+	_Atomic uint32_t rung;		/* a doorbell CQE is on its way (io_uring) */
 
 	/* io_uring */
 	struct io_uring ring;		/* [lock] */
@@ -225,8 +230,6 @@ struct ringo__netpoll {
 	uint32_t sm_schedtick;
 	uint32_t sm_taskrun;
 
-	/* epoll */
-	ringo__note_t doorbell;
 };
 
 /* io_uring back-end (netpoll_uring.c) */

@@ -12,8 +12,9 @@
  * for that direction, which try again.
  *
  * At most one idle M blocks in epoll_wait at a time (the poller); the other
- * idle Ms sleep on their P's doorbell note. ringo__netpoll_wake rings the
- * note, and the eventfd too when the target is the poller. A P that is
+ * idle Ms sleep on their own note (m->np_note). ringo__netpoll_wake wakes
+ * the M that sleeps on the P, and writes the eventfd too when that M is
+ * the poller. A P that is
  * looking for work polls without blocking; sysmon polls when nobody has for
  * a while (every P busy), as Go's sysmon does.
  */
@@ -68,7 +69,7 @@ void ringo__epoll_global_fini(void)
 
 int ringo__epoll_init(struct ringo__netpoll *np)
 {
-	ringo__note_clear(&np->doorbell);
+	(void)np;
 	return 0;
 }
 
@@ -164,11 +165,12 @@ int ringo__epoll_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		return n;
 	}
 
-	ringo__note_clear(&np->doorbell);
+	struct ringo_m *me = ringo__getm();
+	ringo__note_clear(&me->np_note);
 	struct ringo__netpoll *none = NULL;
 	bool poller = atomic_compare_exchange_strong(&E.poller, &none, np);
 	/* seq_cst: pairs with ringo__epoll_wake (see netpoll.h) */
-	atomic_store(&np->sleeping, 1);
+	atomic_store(&np->sleeper, me);
 	if (!atomic_exchange(&np->wake_pending, 0)) {
 		if (poller) {
 			int ms = -1;
@@ -182,13 +184,14 @@ int ringo__epoll_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 			if (n > 0)
 				handle(evs, n, &l, true);
 		} else {
-			ringo__note_sleep_until(&np->doorbell, deadline);
+			/* Our own M's note: a new owner of the P cannot clear it. */
+			ringo__note_sleep_until(&me->np_note, deadline);
 		}
 	}
-	/* wake_pending stays: a wake that came after we woke up must make
-	 * the next sleep return at once (costs findrunnable one loop when
-	 * it is stale). Only the exchange above consumes it. */
-	atomic_store(&np->sleeping, 0);
+	/* wake_pending stays set for the next sleep (see netpoll_uring.c).
+	 * Clear sleeper only if it is still us: the P may have been taken
+	 * while we slept, and its new owner may sleep on it already. */
+	atomic_compare_exchange_strong(&np->sleeper, &me, NULL);
 	if (poller)
 		atomic_store(&E.poller, NULL);
 	/* The P is on the idle list and may be someone else's already:
@@ -200,9 +203,12 @@ int ringo__epoll_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 void ringo__epoll_wake(struct ringo__netpoll *np)
 {
 	atomic_store(&np->wake_pending, 1);
-	if (!atomic_exchange(&np->sleeping, 0))
+	struct ringo_m *s = atomic_load(&np->sleeper);
+	if (!s)
 		return;
-	ringo__note_wakeup(&np->doorbell);
+	/* s may have left and sleep elsewhere by now: a spurious wake-up,
+	 * which costs it one look around. */
+	ringo__note_wakeup(&s->np_note);
 	if (atomic_load(&E.poller) == np) {
 		uint64_t one = 1;
 		(void)!write(E.evfd, &one, sizeof one);

@@ -49,6 +49,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,8 +179,22 @@ void ringo__uring_destroy(struct ringo__netpoll *np)
 /* ------------------------------------------------------------------ */
 /* The ring lock: the owner takes it; sysmon only tries.                */
 
+/* The P was idle and taken from under the M that slept in its ring; that
+ * M was sent a doorbell CQE and is on its way out. If we reaped first, the
+ * CQE would be gone and it would sleep on. Wait for it to leave. */
+static void __attribute__((noinline)) wait_old_sleeper(struct ringo__netpoll *np)
+{
+	struct ringo_m *me = ringo__getm();
+	struct ringo_m *s;
+	/* acquire: pairs with the sleeper's release store of NULL */
+	while ((s = atomic_load_explicit(&np->sleeper, memory_order_acquire)) && s != me)
+		sched_yield();
+}
+
 static inline void ring_lock(struct ringo__netpoll *np)
 {
+	if (unlikely(atomic_load_explicit(&np->sleeper, memory_order_relaxed) != NULL))
+		wait_old_sleeper(np);
 	/* acquire: pairs with the release in ring_unlock */
 	while (atomic_exchange_explicit(&np->lock, 1, memory_order_acquire))
 		ringo__cpu_relax();	/* sysmon holds it for one submit or reap */
@@ -187,7 +202,8 @@ static inline void ring_lock(struct ringo__netpoll *np)
 
 static inline bool ring_trylock(struct ringo__netpoll *np)
 {
-	return !atomic_load_explicit(&np->lock, memory_order_relaxed) &&
+	return !atomic_load_explicit(&np->sleeper, memory_order_acquire) &&
+	       !atomic_load_explicit(&np->lock, memory_order_relaxed) &&
 	       !atomic_exchange_explicit(&np->lock, 1, memory_order_acquire);
 }
 
@@ -434,9 +450,12 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		ts.tv_nsec = left % 1000000000;
 		arg.ts = (uint64_t)(uintptr_t)&ts;
 	}
-	/* seq_cst store then load: pairs with the waker's store to
-	 * wake_pending then exchange of sleeping (ringo__uring_wake). */
-	atomic_store(&np->sleeping, 1);
+	/* seq_cst store then exchange: pairs with the waker's store to
+	 * wake_pending then load of sleeper (ringo__uring_wake). */
+	struct ringo_m *me = ringo__getm();
+	wait_old_sleeper(np);
+	atomic_store(&np->rung, 0);
+	atomic_store(&np->sleeper, me);
 	if (!atomic_exchange(&np->wake_pending, 0)) {
 		/* Returns when a CQE is in the ring (a completion or the
 		 * doorbell), at the deadline, or on a signal. Completions of
@@ -447,8 +466,10 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 	}
 	/* wake_pending stays: a wake that came after we woke up must make
 	 * the next sleep return at once (costs findrunnable one loop when
-	 * it is stale). Only the exchange above consumes it. */
-	atomic_store(&np->sleeping, 0);
+	 * it is stale). Only the exchange above consumes it. release: pairs
+	 * with the acquire in wait_old_sleeper. */
+	atomic_compare_exchange_strong_explicit(&np->sleeper, &me, NULL, memory_order_release,
+						memory_order_relaxed);
 	return 0;
 }
 
@@ -498,11 +519,11 @@ static void ring_doorbell(struct ringo__netpoll *np)
 
 void ringo__uring_wake(struct ringo__netpoll *np)
 {
-	/* seq_cst: see ringo__uring_poll. Only the waker that flips
-	 * sleeping rings the bell; a sleeper that has not slept yet sees
-	 * wake_pending and does not. */
+	/* seq_cst: see ringo__uring_poll. A sleeper that has not published
+	 * itself yet finds wake_pending and does not sleep; one that has
+	 * gets one doorbell CQE (rung dedups concurrent wakers). */
 	atomic_store(&np->wake_pending, 1);
-	if (atomic_exchange(&np->sleeping, 0))
+	if (atomic_load(&np->sleeper) && !atomic_exchange(&np->rung, 1))
 		ring_doorbell(np);
 }
 

@@ -2,18 +2,20 @@
 /* check_net.c - the netpoller and the socket API on real loopback sockets:
  * echo at scale with every byte verified, partial writes, accept storms,
  * deadlines, close from another goroutine, refused and timed-out dials,
- * half-close, unix and UDP sockets, readiness, bad arguments, and the
- * lifetime of a cancelled read's stack buffer (run it under ASan).
+ * half-close, unix and UDP sockets, readiness, bad arguments, signals as
+ * channel sends, and the lifetime of a cancelled read's stack buffer (run
+ * it under ASan).
  *
  * The whole suite runs on both back-ends (io_uring, then epoll), each at
  * maxprocs 1 and 2; RINGO_TEST_NETPOLL="uring" picks one. */
-#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -796,6 +798,57 @@ START_TEST(test_exit_inflight)
 }
 END_TEST
 
+/* ---- signals as channel sends ---------------------------------------------- */
+
+static void *late_kill(void *arg)
+{
+	(void)arg;
+	usleep(20000);	/* the stimulus, not a synchronisation */
+	kill(getpid(), SIGUSR1);
+	return NULL;
+}
+
+static int signals(void *arg)
+{
+	(void)arg;
+	ringo_chan *c = ringo_chan_make(sizeof(int), 4);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(ringo_signal_notify(c, SIGURG), -EINVAL);
+	ck_assert_int_eq(ringo_signal_notify(c, SIGKILL), -EINVAL);
+	ck_assert_int_eq(ringo_signal_notify(NULL, SIGUSR1), -EINVAL);
+	ck_assert_int_eq(ringo_signal_notify(c, 0), -EINVAL);
+	ck_assert_int_eq(ringo_signal_notify(c, SIGUSR1), 0);
+	ck_assert_int_eq(ringo_signal_notify(c, SIGUSR1), 0);	/* once is enough */
+	ck_assert_int_eq(ringo_signal_notify(c, SIGUSR2), 0);
+	int s = 0;
+	ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+	ck_assert_int_eq(ringo_chan_recv(c, &s), 1);
+	ck_assert_int_eq(s, SIGUSR1);
+	ck_assert_int_eq(kill(getpid(), SIGUSR2), 0);
+	ck_assert_int_eq(ringo_chan_recv(c, &s), 1);
+	ck_assert_int_eq(s, SIGUSR2);
+	/* Waiting for a signal with nothing else to run is not a deadlock. */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, late_kill, NULL), 0);
+	ck_assert_int_eq(ringo_chan_recv(c, &s), 1);
+	ck_assert_int_eq(s, SIGUSR1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ringo_signal_stop(c), 0);
+	ck_assert_int_eq(ringo_chan_len(c), 0);
+	ringo_chan_unref(c);
+	return 0;
+}
+
+START_TEST(test_signals)
+{
+	RUN(signals, NULL);
+	/* The handlers are gone with the runtime: the default action is back. */
+	struct sigaction sa;
+	ck_assert_int_eq(sigaction(SIGUSR1, NULL, &sa), 0);
+	ck_assert_ptr_eq((void *)sa.sa_handler, (void *)SIG_DFL);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
@@ -816,6 +869,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_lifetime);
 	tcase_add_test(tc, test_exit_inflight);
+	tcase_add_test(tc, test_signals);
 	suite_add_tcase(s, tc);
 	return s;
 }
