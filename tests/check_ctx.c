@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* check_ctx.c - contexts and goroutine groups (being written). */
+/*
+ * check_ctx.c - contexts (cancellation trees, deadlines, values, the
+ * lifetime rules), the weighted semaphore's cancellable acquire, and
+ * goroutine groups. Run at maxprocs 1 and 2 (testutil.h).
+ */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

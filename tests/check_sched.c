@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* check_sched.c - the G/M/P scheduler: spawning, yielding, stealing,
  * queues overflowing, maxprocs, deadlock detection, errno, re-running. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "testutil.h"
 
 #include <errno.h>

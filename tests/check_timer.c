@@ -3,7 +3,9 @@
  * deadlock), ringo_after, ringo_timer stop/reset return values, AfterFunc
  * timers, tickers (ticks, drops), a million pending timers, select with a
  * timeout. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "testutil.h"
 
 #include <errno.h>
