@@ -36,8 +36,11 @@
 #include "runtime.h"
 #include "proc.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #define SYSMON_MIN_US 20
 #define SYSMON_MAX_US 10000
@@ -68,6 +71,29 @@ static struct {
 	struct pdata pd[MAXPROCS];	/* [sysmon thread] */
 } sm;
 
+/* Is thread tid asleep in the kernel? A goroutine that makes a blocking
+ * call without ringo_syscall_enter still holds its P and looks like a long
+ * runner; signalling its thread could not preempt it (the pc is in libc)
+ * and would make calls the kernel does not restart (nanosleep, poll ...)
+ * fail with EINTR. Costs three system calls, only for a goroutine past its
+ * slice, at most once a round. */
+static bool thread_in_kernel(pid_t tid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "tid (comm) S ...": the state follows the last ')' */
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
+}
+
 /* Go's preemptone: ask the goroutine running on p to yield. */
 static bool preemptone(struct ringo_p *p)
 {
@@ -78,13 +104,14 @@ static bool preemptone(struct ringo_p *p)
 	if (!gp || atomic_load_explicit(&gp->status, memory_order_relaxed) != G_RUNNING)
 		return false;
 	atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
-	ringo__preempt_m(m);
+	if (ringo__preempt_async_on() && !thread_in_kernel(m->tid))
+		ringo__preempt_m(m);
 	return true;
 }
 
 /* One pass over the Ps: retake syscalls, preempt long runners, run
  * neglected timers. prev is the previous round's time. Returns how many Ps
- * it acted on; lowers *until to the earliest timer that only sysmon will
+ * it retook from system calls; lowers *until to the earliest timer that only sysmon will
  * run, and sets *busy if some P runs goroutines. */
 static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 {
@@ -111,11 +138,13 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 					pd->schedwhen = now - SYSMON_BUSY_MAX_NS;
 			} else {
 				same_g = true;
-				if (now - pd->schedwhen >= FORCE_PREEMPT_NS) {
-					if (preemptone(p))
-						acted++;
-					pd->schedwhen = now;	/* again after a slice */
-				}
+				/* Over its slice: ask, and ask again every round
+				 * until it yields (a signal that lands in libc is
+				 * declined). Not counted as activity: Go's pacing
+				 * stays, and a goroutine stuck in libc costs one
+				 * signal per round at most. */
+				if (now - pd->schedwhen >= FORCE_PREEMPT_NS)
+					preemptone(p);
 			}
 		} else if (st == P_SYSCALL) {
 			uint32_t t = atomic_load_explicit(&p->syscalltick, memory_order_relaxed);
