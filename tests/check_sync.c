@@ -186,9 +186,13 @@ END_TEST
 
 /* A hog re-locks in a loop; a waiter must get in within a bounded number
  * of the hog's iterations (starvation mode hands it over after 1 ms).
- * Without it the waiter loses every race: at maxprocs 1 the hog even
- * yields while holding the lock, so the waiter always finds it held. */
-#define HOG_MAX 1000000
+ * Without it the waiter loses every race: when the hog yields while
+ * holding the lock (at maxprocs 1), the waiter always finds it held. The
+ * bounds are orders of magnitude above 1 ms worth of iterations. The
+ * tight hog only checks for preemption (ringo_preempt_point), as hot
+ * loops should: the waiter needs a P to run on. */
+#define HOG_MAX_YIELD 1000000L
+#define HOG_MAX_TIGHT 50000000L
 static ringo_mutex starve_mu;
 static long hog_iters;			/* protected by starve_mu */
 static _Atomic long hog_pub;		/* hog_iters, published for the waiter */
@@ -207,7 +211,9 @@ static void hog(void *arg)
 		if (yield_inside)
 			ringo_yield();
 		ringo_mutex_unlock(&starve_mu);
-		if (n >= HOG_MAX) {
+		if (!yield_inside)
+			ringo_preempt_point();
+		if (n >= (yield_inside ? HOG_MAX_YIELD : HOG_MAX_TIGHT)) {
 			atomic_store(&hog_gave_up, 1);	/* the waiter starved */
 			break;
 		}
