@@ -461,6 +461,9 @@ RINGO_HIDDEN int64_t ringo__timers_check(struct ringo_p *p, int64_t now);
 RINGO_HIDDEN int64_t ringo__timers_next(struct ringo_p *p);
 /* Move timers of a P being destroyed to another (procresize). */
 RINGO_HIDDEN void ringo__timers_move(struct ringo_p *from, struct ringo_p *to);
+/* Runtime exit (timers_destroy): release a still-pending timer that the
+ * runtime owns itself (a ringo_after timer); others are left alone. */
+RINGO_HIDDEN void ringo__time_abandon(struct ringo__timer *t);
 
 /* ------------------------------------------------------------------ */
 /* Netpoll (netpoll/): the narrow interface of DESIGN.md §7.            */

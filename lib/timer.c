@@ -27,9 +27,7 @@
  *
  * Callbacks run on g0 of the M that holds the P (findrunnable, or another
  * P's stealer) or on sysmon with no P at all: they must not block or park.
- *
- * This file also holds ringo_now and ringo_sleep: a sleeping goroutine is
- * the simplest timer owner (the timer lives on its stack and readies it).
+ * The public API on top (sleep, after, timers, tickers) is in time.c.
  */
 #include "runtime.h"
 
@@ -257,9 +255,13 @@ void ringo__timers_destroy(struct ringo_p *p)
 	struct ringo__timers *ts = p->timers;
 	if (!ts)
 		return;
-	/* Pending timers are abandoned with the goroutines that own them. */
-	for (int32_t i = 0; i < ts->len; i++)
-		atomic_store_explicit(&ts->heap[i]->p, NULL, memory_order_relaxed);
+	/* Pending timers are abandoned with the goroutines that own them;
+	 * the ones the runtime owns itself (ringo_after) are released. */
+	for (int32_t i = 0; i < ts->len; i++) {
+		struct ringo__timer *t = ts->heap[i];
+		atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
+		ringo__time_abandon(t);
+	}
 	if (ts->heap)
 		ringo__free(ts->heap, sizeof(*ts->heap) * (size_t)ts->cap);
 	ringo__free(ts, sizeof *ts);
@@ -348,54 +350,4 @@ void ringo__timers_move(struct ringo_p *from, struct ringo_p *to)
 	update_timer0(to, dst);
 	ringo__unlock(&dst->lock);
 	ringo__unlock(&src->lock);
-}
-
-/* ------------------------------------------------------------------ */
-/* ringo_now, ringo_sleep                                                */
-
-int64_t ringo_now(void)
-{
-	return ringo__nanotime();
-}
-
-static void sleep_fire(void *arg, uint64_t seq)
-{
-	(void)seq;
-	ringo__ready(arg);
-}
-
-/* Park's unlock function: arm the timer only now that the G is off its
- * stack, so the callback cannot ready a G that is still running. */
-static bool sleep_arm(struct ringo_g *gp, void *arg)
-{
-	(void)gp;
-	struct ringo__timer *t = arg;
-	ringo__timer_start(t, t->when);
-	return true;
-}
-
-int ringo_sleep(int64_t ns)
-{
-	struct ringo_g *gp = ringo__getg();
-	if (!gp) {
-		/* Not a goroutine: sleep the thread, restarting after signals. */
-		if (ns <= 0)
-			return 0;
-		int saved = errno;
-		struct timespec ts = { ns / 1000000000, ns % 1000000000 };
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-		errno = saved;
-		return 0;
-	}
-	if (ns <= 0) {
-		ringo_yield();
-		return 0;
-	}
-	int64_t when;
-	if (__builtin_add_overflow(ringo__nanotime(), ns, &when))
-		when = INT64_MAX;
-	struct ringo__timer t = { .when = when, .f = sleep_fire, .arg = gp };
-	ringo__park(sleep_arm, &t, "sleep");
-	return 0;
 }

@@ -120,6 +120,369 @@ START_TEST(test_sleep_thread)
 }
 END_TEST
 
+/* ---- ringo_after ------------------------------------------------------------- */
+
+static int after_main(void *arg)
+{
+	(void)arg;
+	int64_t t0 = ringo_now();
+	ringo_chan *c = ringo_after(5 * MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(ringo_chan_cap(c), 1);
+	int64_t v = 0;
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+	ck_assert_int_ge(v, t0 + 5 * MS);	/* the firing time, never early */
+	ck_assert_int_ge(ringo_now(), v);
+	ck_assert_int_eq(ringo_chan_try_recv(c, &v), -EAGAIN);	/* once */
+	ringo_chan_unref(c);
+	/* Zero and negative durations fire at once. */
+	for (int64_t ns = -1; ns <= 0; ns++) {
+		c = ringo_after(ns);
+		ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+		ringo_chan_unref(c);
+	}
+	/* One left pending when the runtime exits: released then. */
+	c = ringo_after(3600 * 1000 * MS);
+	ringo_chan_unref(c);
+	return 0;
+}
+
+START_TEST(test_after)
+{
+	RUN(after_main, NULL);
+	ck_assert_ptr_null(ringo_after(MS));	/* runtime not running */
+}
+END_TEST
+
+/* ---- ringo_timer: stop and reset return Go's values -------------------------- */
+
+#define HOUR (3600 * 1000 * MS)
+
+/* Wait (without a clock) until the timer has put its value in the channel. */
+static void wait_fired(ringo_chan *c)
+{
+	while (ringo_chan_len(c) == 0)
+		ringo_yield();
+}
+
+static int stop_reset_main(void *arg)
+{
+	(void)arg;
+	int64_t v;
+	/* Pending: stop stops it; then there is nothing left to stop. */
+	ringo_timer *tm = ringo_timer_new(HOUR, NULL, NULL);
+	ck_assert_ptr_nonnull(tm);
+	ringo_chan *c = ringo_timer_chan(tm);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(ringo_timer_stop(tm));
+	ck_assert(!ringo_timer_stop(tm));
+	ck_assert(!ringo_timer_reset(tm, HOUR));	/* was stopped */
+	ck_assert(ringo_timer_reset(tm, HOUR));		/* was pending */
+	ck_assert(ringo_timer_stop(tm));
+	ringo_timer_free(tm);
+
+	/* Fired and received: stop and reset report false. */
+	tm = ringo_timer_new(MS, NULL, NULL);
+	c = ringo_timer_chan(tm);
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+	ck_assert(!ringo_timer_stop(tm));
+	ck_assert(!ringo_timer_reset(tm, MS));
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);	/* fires again */
+	ringo_timer_free(tm);
+
+	/* Fired, value not received yet: stop discards it and reports that
+	 * it stopped a delivery (Go 1.23); nothing stale is received. */
+	tm = ringo_timer_new(0, NULL, NULL);
+	c = ringo_timer_chan(tm);
+	wait_fired(c);
+	ck_assert(ringo_timer_stop(tm));
+	ck_assert_int_eq(ringo_chan_try_recv(c, &v), -EAGAIN);
+	ck_assert(!ringo_timer_stop(tm));
+	/* The same through reset: the stale value goes, the new one comes
+	 * after the new deadline. */
+	ck_assert(!ringo_timer_reset(tm, 0));
+	wait_fired(c);
+	int64_t t0 = ringo_now();
+	ck_assert(ringo_timer_reset(tm, 3 * MS));
+	ck_assert_int_eq(ringo_chan_try_recv(c, &v), -EAGAIN);
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+	ck_assert_int_ge(v, t0 + 3 * MS);
+	ringo_timer_free(tm);
+
+	/* A pending timer can be freed. */
+	ringo_timer_free(ringo_timer_new(HOUR, NULL, NULL));
+	ringo_timer_free(NULL);
+	ck_assert(!ringo_timer_stop(NULL));
+	ck_assert(!ringo_timer_reset(NULL, 1));
+	ck_assert_ptr_null(ringo_timer_chan(NULL));
+	return 0;
+}
+
+START_TEST(test_timer_stop_reset)
+{
+	RUN(stop_reset_main, NULL);
+	ck_assert_ptr_null(ringo_timer_new(MS, NULL, NULL));	/* not running */
+}
+END_TEST
+
+/* ---- AfterFunc timers ------------------------------------------------------------ */
+
+static _Atomic int func_runs;
+static _Atomic uint64_t func_gid;
+
+static void timer_func(void *arg)
+{
+	ck_assert_ptr_eq(arg, &func_runs);
+	atomic_store(&func_gid, ringo_id());
+	atomic_fetch_add(&func_runs, 1);
+}
+
+static int afterfunc_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&func_runs, 0);
+	ringo_timer *tm = ringo_timer_new(MS, timer_func, &func_runs);
+	ck_assert_ptr_nonnull(tm);
+	ck_assert_ptr_null(ringo_timer_chan(tm));
+	while (atomic_load(&func_runs) == 0)
+		ringo_yield();
+	ck_assert_uint_ne(atomic_load(&func_gid), ringo_id());	/* its own goroutine */
+	ck_assert(!ringo_timer_stop(tm));		/* already ran */
+	ck_assert(!ringo_timer_reset(tm, 0));		/* runs again */
+	while (atomic_load(&func_runs) == 1)
+		ringo_yield();
+	ck_assert(!ringo_timer_reset(tm, HOUR));
+	ck_assert(ringo_timer_stop(tm));		/* stopped in time */
+	ringo_timer_free(tm);
+	ck_assert_int_eq(atomic_load(&func_runs), 2);
+	return 0;
+}
+
+START_TEST(test_afterfunc)
+{
+	RUN(afterfunc_main, NULL);
+}
+END_TEST
+
+/* ---- tickers ---------------------------------------------------------------------- */
+
+static int ticker_main(void *arg)
+{
+	(void)arg;
+	ck_assert_ptr_null(ringo_ticker_new(0));
+	ck_assert_ptr_null(ringo_ticker_new(-1));
+	int64_t period = 2 * MS, t0 = ringo_now(), v, prev = t0;
+	ringo_ticker *tk = ringo_ticker_new(period);
+	ck_assert_ptr_nonnull(tk);
+	ringo_chan *c = ringo_ticker_chan(tk);
+	ck_assert_uint_eq(ringo_chan_cap(c), 1);
+	for (int i = 1; i <= 5; i++) {
+		ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+		ck_assert_int_ge(v, t0 + i * period);	/* never early */
+		ck_assert_int_gt(v, prev);
+		prev = v;
+	}
+	/* A slow reader: 15 periods pass, one tick waits, the rest dropped. */
+	ringo_sleep(15 * period);
+	ck_assert_uint_eq(ringo_chan_len(c), 1);
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+	int64_t late = ringo_now();
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+	ck_assert_int_gt(v, late - period);	/* a new tick, not a backlog */
+	/* Stop: nothing more, not even a tick that was already waiting. */
+	ringo_sleep(2 * period);
+	ringo_ticker_stop(tk);
+	ck_assert_int_eq(ringo_chan_try_recv(c, &v), -EAGAIN);
+	ringo_sleep(3 * period);
+	ck_assert_int_eq(ringo_chan_try_recv(c, &v), -EAGAIN);
+	/* Reset restarts it with the new period. */
+	ck_assert_int_eq(ringo_ticker_reset(tk, 0), -EINVAL);
+	int64_t t1 = ringo_now();
+	ck_assert_int_eq(ringo_ticker_reset(tk, MS), 0);
+	ck_assert_int_eq(ringo_chan_recv(c, &v), 1);
+	ck_assert_int_ge(v, t1 + MS);
+	ringo_ticker_free(tk);
+	ringo_ticker_free(NULL);
+	ringo_ticker_stop(NULL);
+	ck_assert_int_eq(ringo_ticker_reset(NULL, MS), -EINVAL);
+	ck_assert_ptr_null(ringo_ticker_chan(NULL));
+	return 0;
+}
+
+START_TEST(test_ticker)
+{
+	RUN(ticker_main, NULL);
+}
+END_TEST
+
+/* ---- timers fire in deadline order, never early ------------------------------------ */
+
+#define ORDERED 2000
+
+struct ordered {
+	ringo_timer *tm;
+	int64_t deadline;	/* at the latest (the clock read after creating it) */
+	int64_t earliest;	/* its deadline is no earlier than this */
+	int64_t fired;
+};
+static struct ordered ord[ORDERED];
+
+static int cmp_deadline(const void *a, const void *b)
+{
+	const struct ordered *x = a, *y = b;
+	return x->deadline < y->deadline ? -1 : x->deadline > y->deadline;
+}
+
+static int order_main(void *arg)
+{
+	(void)arg;
+	int old = ringo_maxprocs(1);	/* one P: one heap */
+	uint64_t r = 88172645463325252ULL;
+	for (int i = 0; i < ORDERED; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		int64_t ns = (int64_t)(r % (40 * MS));
+		ord[i].earliest = ringo_now() + ns;
+		ord[i].tm = ringo_timer_new(ns, NULL, NULL);
+		ord[i].deadline = ringo_now() + ns;
+		ck_assert_ptr_nonnull(ord[i].tm);
+	}
+	for (int i = 0; i < ORDERED; i++) {
+		ck_assert_int_eq(ringo_chan_recv(ringo_timer_chan(ord[i].tm), &ord[i].fired), 1);
+		ringo_timer_free(ord[i].tm);
+	}
+	qsort(ord, ORDERED, sizeof ord[0], cmp_deadline);
+	int early = 0, inverted = 0;
+	for (int i = 0; i < ORDERED; i++) {
+		early += ord[i].fired < ord[i].earliest;
+		/* A timer whose deadline is surely earlier fired no later. */
+		for (int j = 0; j < i && ord[j].deadline < ord[i].earliest; j++)
+			inverted += ord[j].fired > ord[i].fired;
+	}
+	ck_assert_int_eq(early, 0);
+	ck_assert_int_eq(inverted, 0);
+	ringo_maxprocs(old);
+	return 0;
+}
+
+START_TEST(test_fire_order)
+{
+	RUN(order_main, NULL);
+}
+END_TEST
+
+/* ---- a million pending timers ---------------------------------------------------- */
+
+#define MILLION 1000000
+
+static void never(void *arg)
+{
+	(void)arg;
+	ck_abort_msg("a stopped timer ran");
+}
+
+static int million_main(void *arg)
+{
+	(void)arg;
+	ringo_timer **tms = malloc(sizeof *tms * MILLION);
+	uint64_t r = 2463534242ULL;
+	int64_t t0 = ringo_now();
+	for (int i = 0; i < MILLION; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		tms[i] = ringo_timer_new(HOUR + (int64_t)(r % HOUR), never, NULL);
+		if (!tms[i])
+			ck_abort_msg("ringo_timer_new failed at %d", i);
+	}
+	int64_t t1 = ringo_now();
+	/* Stop them in a shuffled order: each one was pending. */
+	for (int i = MILLION - 1; i > 0; i--) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		int j = (int)(r % (uint64_t)(i + 1));
+		ringo_timer *x = tms[i];
+		tms[i] = tms[j];
+		tms[j] = x;
+	}
+	int stopped = 0;
+	for (int i = 0; i < MILLION; i++) {
+		stopped += ringo_timer_stop(tms[i]);
+		ringo_timer_free(tms[i]);
+	}
+	ck_assert_int_eq(stopped, MILLION);
+	if (getenv("CHECK_VERBOSE"))
+		printf("1M timers: %.0f ns/start\n", (double)(t1 - t0) / MILLION);
+	free(tms);
+	return 0;
+}
+
+START_TEST(test_million_timers)
+{
+	RUN(million_main, NULL);
+}
+END_TEST
+
+/* ---- select with a timeout ----------------------------------------------------------- */
+
+static int select_main(void *arg)
+{
+	(void)arg;
+	ringo_chan *never_ready = ringo_chan_make(sizeof(int), 0);
+	int x = 0;
+	int64_t v = 0, t0 = ringo_now();
+	ringo_chan *timeout = ringo_after(5 * MS);
+	struct ringo_case cases[2] = {
+		{ .chan = never_ready, .dir = RINGO_RECV, .elem = &x },
+		{ .chan = timeout, .dir = RINGO_RECV, .elem = &v },
+	};
+	ck_assert_int_eq(ringo_select(cases, 2, 0), 1);
+	ck_assert_int_eq(cases[1].result, 1);
+	ck_assert_int_ge(v, t0 + 5 * MS);
+	ringo_chan_unref(timeout);
+
+	/* A ready case wins over a timeout that has not fired. */
+	ringo_chan *ready = ringo_chan_make(sizeof(int), 1);
+	int one = 1;
+	ck_assert_int_eq(ringo_chan_send(ready, &one), 0);
+	timeout = ringo_after(HOUR);
+	cases[0].chan = ready;
+	cases[1].chan = timeout;
+	ck_assert_int_eq(ringo_select(cases, 2, 0), 0);
+	ck_assert_int_eq(x, 1);
+	ringo_chan_unref(timeout);
+	ringo_chan_unref(ready);
+	ringo_chan_unref(never_ready);
+	return 0;
+}
+
+START_TEST(test_select_timeout)
+{
+	RUN(select_main, NULL);
+}
+END_TEST
+
+/* ---- timers outlive a run --------------------------------------------------------- */
+
+static ringo_timer *kept;
+static ringo_ticker *kept_ticker;
+
+static int keep_main(void *arg)
+{
+	(void)arg;
+	kept = ringo_timer_new(HOUR, NULL, NULL);
+	kept_ticker = ringo_ticker_new(HOUR);
+	return 0;
+}
+
+START_TEST(test_timer_outlives_run)
+{
+	RUN(keep_main, NULL);
+	/* The runtime is gone: the timer is no longer pending. */
+	ck_assert(!ringo_timer_stop(kept));
+	ck_assert(!ringo_timer_reset(kept, MS));
+	ringo_timer_free(kept);
+	ck_assert_int_eq(ringo_ticker_reset(kept_ticker, MS), -EPERM);
+	ringo_ticker_free(kept_ticker);
+}
+END_TEST
+
 static Suite *timer_suite(void)
 {
 	Suite *s = suite_create("timer");
@@ -129,6 +492,17 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, test_many_sleepers);
 	tcase_add_test(tc, test_sleep_not_deadlock);
 	tcase_add_test(tc, test_sleep_thread);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("timers");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_after);
+	tcase_add_test(tc, test_timer_stop_reset);
+	tcase_add_test(tc, test_afterfunc);
+	tcase_add_test(tc, test_ticker);
+	tcase_add_test(tc, test_fire_order);
+	tcase_add_test(tc, test_million_timers);
+	tcase_add_test(tc, test_select_timeout);
+	tcase_add_test(tc, test_timer_outlives_run);
 	suite_add_tcase(s, tc);
 	return s;
 }
