@@ -12,15 +12,17 @@
  *  2. Queue a sudog on every channel (in lock order, linked from
  *     g->waiting) and park; the park unlock function releases the locks.
  *  3. Woken by the one waker that won g->select_done (chan.h), relock
- *     everything, remove the other sudogs and report the case the waker
+ *     the channels, remove the other sudogs and report the case the waker
  *     filled in (g->param points to its sudog).
  *
  * The sudogs, poll order and lock order live on the goroutine's stack for
  * up to SELECT_STACK_CASES cases, else in one allocation. They are safe on
  * the stack for the same reason as a plain receive's sudog: the parked
- * goroutine only runs again once readied, and its pass 3 needs every
- * channel lock, so it cannot return while the unlock function still reads
- * a sudog (each sudog is read only while its channel is still locked).
+ * goroutine only runs again once readied, by a waker that took a channel
+ * lock the unlock function had already released; pass 3 needs the locks
+ * of all the other channels, so the goroutine cannot return while the
+ * unlock function still holds one - and it reads a sudog only while that
+ * sudog's channel is still locked.
  *
  * Cases with a NULL channel are left out of both orders: they are never
  * chosen. Where Go panics (send on a closed channel) the case is chosen
@@ -101,23 +103,27 @@ static void sort_by_chan(const struct ringo_case *cases, uint16_t *order, int n)
 	}
 }
 
-static void sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n)
+/* Lock (unlock) the channels in lock order, each once; skip one channel
+ * (NULL: none). */
+static void sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
+		    const struct ringo_chan *skip)
 {
 	struct ringo_chan *last = NULL;
 	for (int i = 0; i < n; i++) {
 		struct ringo_chan *c = cases[lockorder[i]].chan;
-		if (c != last)
+		if (c != last && c != skip)
 			ringo__chan_lock(c);
 		last = c;
 	}
 }
 
-static void selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n)
+static void selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
+		      const struct ringo_chan *skip)
 {
 	struct ringo_chan *last = NULL;
 	for (int i = 0; i < n; i++) {
 		struct ringo_chan *c = cases[lockorder[i]].chan;
-		if (c != last)
+		if (c != last && c != skip)
 			ringo__chan_unlock(c);
 		last = c;
 	}
@@ -206,13 +212,23 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 	gp->param = NULL;
 	ringo__park(select_park_commit, NULL, "select");
 
-	/* Pass 3. The waker that claimed us filled in its case; the others
-	 * may still hold our sudogs in their queues. */
-	sellock(cases, lockorder, n);
-	/* relaxed: every waker CASes under a lock we now hold, and our
-	 * sudogs leave all queues before those locks are released. */
-	atomic_store_explicit(&gp->select_done, 0, memory_order_relaxed);
+	/* Pass 3. The waker that claimed us filled in its case (and took
+	 * that sudog off its queue); the other sudogs may still be queued.
+	 * The fired channel need not be locked again unless another case
+	 * names it too: nothing of ours is left on it. (Go relocks it; the
+	 * saved lock is a third of a blocking two-case select's atomics.) */
 	struct ringo__sudog *fired = gp->param;
+	if (unlikely(fired < sgs || fired >= sgs + n))
+		ringo__fatal("select: woken without a case (param %p)", (void *)fired);
+	ptrdiff_t f = fired - sgs;
+	const struct ringo_chan *skip = fired->c;
+	if ((f > 0 && sgs[f - 1].c == skip) || (f + 1 < n && sgs[f + 1].c == skip))
+		skip = NULL;	/* sgs are in lock order: duplicates are adjacent */
+	sellock(cases, lockorder, n, skip);
+	/* relaxed: every waker that can still see one of our sudogs CASes
+	 * under a lock we now hold, and the sudogs leave their queues
+	 * before those locks are released. */
+	atomic_store_explicit(&gp->select_done, 0, memory_order_relaxed);
 	gp->param = NULL;
 	gp->waiting = NULL;
 	int casi = -1;
@@ -230,9 +246,8 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 								  : &cs->chan->sendq, sg);
 		}
 	}
-	selunlock(cases, lockorder, n);
-	if (unlikely(casi < 0))
-		ringo__fatal("select: woken without a case (param %p)", (void *)fired);
+	selunlock(cases, lockorder, n, skip);
+	RINGO_ASSERT(casi >= 0);
 	return casi;
 }
 
@@ -298,15 +313,15 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 	}
 	sort_by_chan(cases, lockorder, nn);
 
-	sellock(cases, lockorder, nn);
+	sellock(cases, lockorder, nn, NULL);
 	struct ringo_g *wake = NULL;
 	ret = select_poll(cases, pollorder, nn, &wake);
 	if (ret >= 0) {
-		selunlock(cases, lockorder, nn);
+		selunlock(cases, lockorder, nn, NULL);
 		if (wake)
 			ringo__ready(wake);
 	} else if (!block) {
-		selunlock(cases, lockorder, nn);
+		selunlock(cases, lockorder, nn, NULL);
 		ret = -EAGAIN;
 	} else {
 		ret = select_block(gp, cases, lockorder, nn, sgs);

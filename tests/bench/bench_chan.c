@@ -10,6 +10,7 @@
  *   parked_rss_bytes      RSS per goroutine with 1,000,000 goroutines each
  *                         blocked receiving on its own channel (channel included)
  * Each figure is the median of BENCH_RUNS runs, each in a fresh ringo_run.
+ * An argument selects the figures whose names contain it.
  */
 #include "bench.h"
 
@@ -193,14 +194,24 @@ static double run_median(int (*fn)(void *), const char *maxprocs, int runs)
 	return bench_median(v, runs);
 }
 
-int main(void)
+/* Optional argument: run only the figures whose name contains it. */
+static const char *only;
+
+static void figure(const char *name, int (*fn)(void *), const char *maxprocs, int runs)
 {
-	bench_report("chan_pingpong_ns", run_median(pingpong_main, "1", BENCH_RUNS));
-	bench_report("chan_pingpong_p2_ns", run_median(pingpong_main, "2", BENCH_RUNS));
-	bench_report("chan_buffered_ns", run_median(buffered_main, "1", BENCH_RUNS));
-	bench_report("chan_buffered_p2_ns", run_median(buffered_main, "2", BENCH_RUNS));
-	bench_report("select_pingpong_ns", run_median(select_main, "1", BENCH_RUNS));
-	bench_report("select_pingpong_p2_ns", run_median(select_main, "2", BENCH_RUNS));
-	bench_report("parked_rss_bytes", run_median(parked_main, "1", 3));
+	if (!only || strstr(name, only))
+		bench_report(name, run_median(fn, maxprocs, runs));
+}
+
+int main(int argc, char **argv)
+{
+	only = argc > 1 ? argv[1] : NULL;
+	figure("chan_pingpong_ns", pingpong_main, "1", BENCH_RUNS);
+	figure("chan_pingpong_p2_ns", pingpong_main, "2", BENCH_RUNS);
+	figure("chan_buffered_ns", buffered_main, "1", BENCH_RUNS);
+	figure("chan_buffered_p2_ns", buffered_main, "2", BENCH_RUNS);
+	figure("select_pingpong_ns", select_main, "1", BENCH_RUNS);
+	figure("select_pingpong_p2_ns", select_main, "2", BENCH_RUNS);
+	figure("parked_rss_bytes", parked_main, "1", 3);
 	return 0;
 }
