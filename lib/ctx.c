@@ -33,12 +33,6 @@
 
 #include <string.h>
 
-/* TEMPORARY (until lib/chan.c is committed): weak references keep the
- * committed library linkable meanwhile. Remove once it is. */
-#pragma weak ringo_chan_make
-#pragma weak ringo_chan_close
-#pragma weak ringo_chan_unref
-
 enum {
 	CTX_BACKGROUND,
 	CTX_CANCEL,	/* with_cancel, with_timeout, with_deadline */
