@@ -367,6 +367,12 @@ int ringo__stack_alloc(size_t size, struct ringo__stack *st)
 	ret = st->slab ? slab_alloc(st) : own_alloc(size, st);
 	if (ret)
 		return ret;
+#ifdef RINGO_ASAN
+	/* The address range may have been a stack before (an earlier
+	 * ringo_run's slab at the same address, a goroutine abandoned
+	 * mid-call): drop whatever shadow its frames left behind. */
+	__asan_unpoison_memory_region(st->lo, st->size);
+#endif
 	if (st->guard == RINGO_GUARD_CANARY)
 		*(uint64_t *)(void *)st->lo = RINGO_STACK_CANARY;
 #ifdef HAVE_VALGRIND_VALGRIND_H
