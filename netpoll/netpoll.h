@@ -222,13 +222,13 @@ struct ringo__netpoll {
 	bool ring_ok;
 	_Atomic uint32_t lock;		/* the owner's; sysmon only tries it (poll_busy) */
 	_Atomic int64_t inflight;	/* CQEs still expected for operations [atomic] */
-	_Atomic uint64_t submits;	/* submit calls, for sysmon [atomic] */
-	_Atomic uint64_t reaps;		/* reap rounds, for sysmon [atomic] */
+	_Atomic uint64_t polls;		/* owner's polls, for sysmon [owner writes, relaxed] */
 	/* sysmon's view, written by sysmon only */
-	uint64_t sm_submits;
-	uint64_t sm_reaps;
-	uint32_t sm_schedtick;
-	uint32_t sm_taskrun;
+	uint64_t sm_polls;		/* polls when it last changed... */
+	int64_t sm_since;		/* ...at this time */
+	uint32_t sm_tick, sm_status;	/* p->schedtick and status when they last changed... */
+	int64_t sm_gsince;		/* ...at this time */
+	int64_t sm_kick;		/* last kick of the owner's thread */
 
 };
 

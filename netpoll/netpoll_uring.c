@@ -9,7 +9,7 @@
  * work; it reaps the CQ then too. The owner does all of this under
  * np->lock, a spin lock that nobody else ever waits for: sysmon only tries
  * it (ringo__netpoll_poll_busy), to submit and reap for a P whose M has not
- * done so for a whole round - a P that never runs out of goroutines (a
+ * polled for a long time - a P that never runs out of goroutines (a
  * long computation, a yield or channel ping-pong loop) would otherwise
  * hold its queued operations and its completions forever. Hand-off of the
  * P between Ms (sched.lock, status CAS) orders the owners.
@@ -263,7 +263,6 @@ static int reap_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 	}
 	if (n)
 		io_uring_cq_advance(r, n);	/* release: the kernel may reuse the slots */
-	atomic_fetch_add_explicit(&np->reaps, 1, memory_order_relaxed);
 	return (int)n;
 }
 
@@ -279,7 +278,6 @@ static void submit_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 	for (;;) {
 		if (io_uring_sq_ready(r) == 0)
 			return;
-		atomic_fetch_add_explicit(&np->submits, 1, memory_order_relaxed);
 		unsigned from = *r->sq.khead;
 		int ret = io_uring_submit(r);
 		if (ret == -EINTR)
@@ -423,6 +421,9 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 	struct io_uring *r = &np->ring;
 	if (!block) {
 		struct ringo__glist l = { 0 };
+		/* relaxed: only sysmon reads it, to see that we are at it */
+		atomic_store_explicit(&np->polls, atomic_load_explicit(&np->polls,
+				      memory_order_relaxed) + 1, memory_order_relaxed);
 		ring_lock(np);
 		if (io_uring_sq_ready(r))
 			submit_locked(np, &l);	/* also runs our task_work */
@@ -530,55 +531,64 @@ void ringo__uring_wake(struct ringo__netpoll *np)
 /* ------------------------------------------------------------------ */
 /* sysmon's help for a busy P                                             */
 
-/* Called by sysmon (no P) every round for every P. A P whose M runs
- * goroutines without ever running out of them does not come back to its
- * ring: what it queued is not submitted, what completed is not reaped.
- * When a whole round passed without the owner doing either, do it for it
- * and put the goroutines on the global queue (an idle P, or the owner at
- * its next look at the global queue, runs them). And if completions wait
- * as task_work of a thread that does not enter the kernel (it runs one
- * goroutine), kick that thread with a signal: the SIGURG handler returns
- * at once when no preemption was asked for, but the kernel runs the work
- * on the way. Returns what it did (Gs readied + submits + kicks). */
+/* Called by sysmon (no P) every round for every P. A P whose M does not
+ * come back to its ring leaves what it queued unsubmitted and what
+ * completed unreaped. Two cases, two patiences:
+ *  - one goroutine has run for HELP_LONG_G_NS (a computation; or the M is
+ *    in a system call): kick the M with a signal if completions wait as
+ *    its task_work (the SIGURG handler returns at once when no preemption
+ *    was asked for, but the kernel runs the work on the way), and submit
+ *    and reap for it, readying the goroutines onto the global queue, where
+ *    an idle P finds them. This bounds netpoll_busy_delay.
+ *  - the P switches goroutines but has not polled for HELP_STALE_NS (it
+ *    never runs out of them: a yield or channel loop, or a very long
+ *    round of a loaded server): submit and reap for it. Long rounds are
+ *    normal under load; helping then would only fight the owner for its
+ *    ring lock and push its goroutines through the global queue, so this
+ *    waits a whole time slice.
+ * Returns what it did for the P (Gs readied + submits; kicks do not
+ * count); 0 when it left the P alone. */
+#define HELP_LONG_G_NS 500000
+#define HELP_STALE_NS 10000000
 int ringo__uring_poll_busy(struct ringo__netpoll *np)
 {
 	struct ringo_p *p = np->p;
 	uint32_t st = atomic_load_explicit(&p->status, memory_order_relaxed);
 	if ((st != P_RUNNING && st != P_SYSCALL) || !np->ring_ok)
 		return 0;	/* idle: its M waits in the ring and sees everything */
+	int64_t now = ringo__nanotime();
+	uint64_t polls = atomic_load_explicit(&np->polls, memory_order_relaxed);
+	uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
+	if (polls != np->sm_polls) {
+		np->sm_polls = polls;	/* the owner is at it */
+		np->sm_since = now;
+	}
+	if (tick != np->sm_tick || st != np->sm_status) {
+		np->sm_tick = tick;	/* another goroutine, or a system call */
+		np->sm_status = st;
+		np->sm_gsince = now;
+	}
+	bool long_g = now - np->sm_gsince >= HELP_LONG_G_NS;
+	if (now - np->sm_since < (long_g ? HELP_LONG_G_NS : HELP_STALE_NS))
+		return 0;
 	int done = 0;
 	struct io_uring *r = &np->ring;
 
-	uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
-	bool same_g = st == P_RUNNING && tick == np->sm_schedtick;
-	np->sm_schedtick = tick;
-
-	/* Completions held back as task_work for a whole round while the
-	 * P's M runs one goroutine: kick it (it submitted most of them). */
-	if (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_TASKRUN) {
-		if (np->sm_taskrun++ >= 1 && same_g) {
-			struct ringo_m *m = p->m;
-			if (m && m->curg) {
-				ringo__preempt_m(m);
-				done++;
-			}
-			np->sm_taskrun = 0;
+	if (long_g && st == P_RUNNING && (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_TASKRUN) &&
+	    now - np->sm_kick >= HELP_LONG_G_NS) {
+		struct ringo_m *m = p->m;
+		if (m && m->curg) {
+			/* Not counted as done: the kicked thread runs the
+			 * work itself, nothing needs sysmon back soon. */
+			ringo__preempt_m(m);
+			np->sm_kick = now;
 		}
-	} else {
-		np->sm_taskrun = 0;
 	}
 
-	uint64_t submits = atomic_load_explicit(&np->submits, memory_order_relaxed);
-	uint64_t reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
-	bool stale_sq = submits == np->sm_submits;
-	bool stale_cq = reaps == np->sm_reaps;
-	np->sm_submits = submits;
-	np->sm_reaps = reaps;
 	/* Racy looks at the owner's SQ and the shared CQ: a stale answer only
 	 * delays the help by a round. */
-	bool sq = stale_sq && io_uring_sq_ready(r) > 0;
-	bool cq = stale_cq && io_uring_cq_ready(r) > 0;
-	if ((sq || cq) && ring_trylock(np)) {
+	bool sq = io_uring_sq_ready(r) > 0;
+	if ((sq || io_uring_cq_ready(r) > 0) && ring_trylock(np)) {
 		struct ringo__glist l = { 0 };
 		if (sq && io_uring_sq_ready(r) > 0) {
 			submit_locked(np, &l);
@@ -586,8 +596,6 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 		}
 		reap_locked(np, &l);
 		ring_unlock(np);
-		np->sm_submits = atomic_load_explicit(&np->submits, memory_order_relaxed);
-		np->sm_reaps = atomic_load_explicit(&np->reaps, memory_order_relaxed);
 		done += l.n;
 		ringo__glist_ready(&l, true);
 	}
