@@ -20,9 +20,11 @@
  *    is claimed by the first dequeuer through g->select_done, so it is
  *    readied exactly once however many of its cases become ready.
  *
- * Lock order: channel locks in increasing address order (select.c); a
- * channel lock is never held while taking sched.lock except through
- * ringo__ready, which is always called after the unlock.
+ * Lock order: channel locks in increasing address order (select.c), then
+ * sched.lock (a parking goroutine holds its channel locks through the
+ * switch, which may take the global run queue) and the sema bucket locks.
+ * Timer callbacks (ringo_after, tickers) send with their heap unlocked.
+ * Wakers call ringo__ready only after unlocking.
  */
 #ifndef RINGO_CHAN_H
 #define RINGO_CHAN_H
