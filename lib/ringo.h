@@ -71,18 +71,24 @@ RINGO_API void ringo_unlock_thread(void);
 typedef struct ringo_chan ringo_chan;
 
 /* Make a channel of elements of elem_size bytes (0 allowed) with a buffer
- * of cap elements (0 = unbuffered). Returns one reference, or NULL with
- * errno-free failure (out of memory or absurd sizes). */
+ * of cap elements (0 = unbuffered). Returns one reference, or NULL (out of
+ * memory, or elem_size * cap overflows). The last ringo_chan_unref frees
+ * it; hold a reference while using or blocking on it. */
 RINGO_API ringo_chan *ringo_chan_make(size_t elem_size, size_t cap);
-RINGO_API ringo_chan *ringo_chan_ref(ringo_chan *c);
+RINGO_API ringo_chan *ringo_chan_ref(ringo_chan *c);	/* returns c */
 RINGO_API void ringo_chan_unref(ringo_chan *c);
-/* 0, or -EPIPE if the channel is (or gets) closed. NULL c blocks forever. */
+/* 0, or -EPIPE if the channel is (or gets) closed (Go panics). NULL c
+ * blocks forever. Goroutines only (-EPERM elsewhere). */
 RINGO_API int ringo_chan_send(ringo_chan *c, const void *elem);
-/* 1 with a value, 0 if closed and drained (elem zeroed). elem may be NULL. */
+/* 1 with a value, 0 if closed and drained (elem zeroed). elem may be NULL.
+ * NULL c blocks forever. Goroutines only (-EPERM elsewhere). */
 RINGO_API int ringo_chan_recv(ringo_chan *c, void *elem);
-RINGO_API int ringo_chan_try_send(ringo_chan *c, const void *elem); /* -EAGAIN */
-RINGO_API int ringo_chan_try_recv(ringo_chan *c, void *elem);       /* -EAGAIN */
-RINGO_API int ringo_chan_close(ringo_chan *c);	/* 0, -EPIPE if already closed */
+/* Never block: -EAGAIN instead. Any thread, goroutine or not. */
+RINGO_API int ringo_chan_try_send(ringo_chan *c, const void *elem);
+RINGO_API int ringo_chan_try_recv(ringo_chan *c, void *elem);
+/* 0; -EPIPE if already closed, -EINVAL for NULL (Go panics). Wakes every
+ * blocked receiver (0) and sender (-EPIPE). Any thread. */
+RINGO_API int ringo_chan_close(ringo_chan *c);
 RINGO_API size_t ringo_chan_len(ringo_chan *c);
 RINGO_API size_t ringo_chan_cap(ringo_chan *c);
 
@@ -101,7 +107,8 @@ struct ringo_case {
 
 #define RINGO_SELECT_NOWAIT 1	/* like a default: case; -EAGAIN if none ready */
 
-/* Wait until one case can proceed and perform it; returns its index. */
+/* Wait until one case can proceed and perform it (uniformly at random
+ * among the ready ones); returns its index. n == 0 blocks forever. */
 RINGO_API int ringo_select(struct ringo_case *cases, int n, int flags);
 
 /* ------------------------------------------------------------------ */
