@@ -26,7 +26,7 @@ static void count_one(void *arg)
 static int spawn_million(void *arg)
 {
 	(void)arg;
-	const long n = 1000000;
+	const long n = SCALE(1000000, 100000);
 	atomic_store(&done_count, 0);
 	/* Join as we go: every 256 spawns, let the spawned run. Stacks are
 	 * then reused warm instead of a million being faulted in at once

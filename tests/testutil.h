@@ -13,11 +13,23 @@
 #ifndef RINGO_TESTUTIL_H
 #define RINGO_TESTUTIL_H
 
+#include "config.h"
+
 #include <check.h>
 #include <ringo.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Sanitizer builds exist to find races and memory errors, and are 5-20x
+ * slower per goroutine (a TSan fiber costs megabytes): the few tests that
+ * exist to show scale run there at a smaller one, chosen to keep what the
+ * test is about (e.g. past the 32k-mapping wall). */
+#ifdef RINGO_SANITIZE
+#define SCALE(full, sanitized) (sanitized)
+#else
+#define SCALE(full, sanitized) (full)
+#endif
 
 /* Run fn(arg) as the main goroutine; the test fails unless it returns 0. */
 #define RUN(fn, arg)                                                           \
