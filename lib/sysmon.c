@@ -94,32 +94,56 @@ static bool thread_in_kernel(pid_t tid)
 	return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
 }
 
+/* sysmon reads other threads' scheduler state without their locks, as Go's
+ * does: p->m, m->curg, m->tid and allp[i] are plain fields their owners
+ * write. A stale value costs at most a wasted preempt request, and every
+ * action that matters is a CAS or goes through the owner's own checks.
+ * These loads, and only these, are kept from ThreadSanitizer (the atomics
+ * around them stay instrumented, so its happens-before edges stay). */
+#if defined(__clang__)
+#define RACY __attribute__((noinline, no_sanitize("thread")))
+#else	/* noipa: IPA-SRA would move the load into the (instrumented) caller */
+#define RACY __attribute__((noipa, no_sanitize("thread")))
+#endif
+RACY static struct ringo_p *racy_allp(int32_t i) { return ringo__sched.allp[i]; }
+RACY static struct ringo_m *racy_pm(struct ringo_p *p) { return p->m; }
+RACY static struct ringo_g *racy_curg(struct ringo_m *m) { return m->curg; }
+RACY static pid_t racy_tid(struct ringo_m *m) { return m->tid; }
+/* The G may have been handed to m a moment ago, with no ordering towards
+ * sysmon: look at it and flag it the same way. */
+RACY static bool racy_flag_running(struct ringo_g *gp)
+{
+	if (atomic_load_explicit(&gp->status, memory_order_relaxed) != G_RUNNING)
+		return false;
+	atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
+	return true;
+}
+
 /* Go's preemptone: ask the goroutine running on p to yield. */
 static bool preemptone(struct ringo_p *p)
 {
-	struct ringo_m *m = p->m;
+	struct ringo_m *m = racy_pm(p);
 	if (!m)
 		return false;
-	struct ringo_g *gp = m->curg;
-	if (!gp || atomic_load_explicit(&gp->status, memory_order_relaxed) != G_RUNNING)
+	struct ringo_g *gp = racy_curg(m);
+	if (!gp || !racy_flag_running(gp))
 		return false;
-	atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
-	if (ringo__preempt_async_on() && !thread_in_kernel(m->tid))
+	if (ringo__preempt_async_on() && !thread_in_kernel(racy_tid(m)))
 		ringo__preempt_m(m);
 	return true;
 }
 
 /* One pass over the Ps: retake syscalls, preempt long runners, run
  * neglected timers. prev is the previous round's time. Returns how many Ps
- * it retook from system calls; lowers *until to the earliest timer that only sysmon will
- * run, and sets *busy if some P runs goroutines. */
+ * it retook from system calls; lowers *until to the earliest timer that
+ * only sysmon will run, and sets *busy if some P runs goroutines. */
 static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 {
 	struct ringo__sched *s = &ringo__sched;
 	int32_t n = atomic_load(&s->nprocs);
 	int acted = 0;
 	for (int32_t i = 0; i < n && i < MAXPROCS; i++) {
-		struct ringo_p *p = s->allp[i];
+		struct ringo_p *p = racy_allp(i);
 		struct pdata *pd = &sm.pd[i];
 		uint32_t st = atomic_load_explicit(&p->status, memory_order_acquire);
 		bool was_running = pd->running;
@@ -173,9 +197,13 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 		int64_t when = atomic_load_explicit(&p->timer0_when, memory_order_relaxed);
 		if (when == 0)
 			continue;
-		bool nobody = st == P_SYSCALL || (st == P_IDLE && p->m == NULL);
+		bool nobody = st == P_SYSCALL || (st == P_IDLE && racy_pm(p) == NULL);
+		/* A P whose M switches goroutines runs its own timers (in
+		 * order, onto its own queue); one that sleeps on them but
+		 * missed the deadline by a lot gets help. */
 		if (when <= now &&
-		    (nobody || same_g || now - when >= TIMER_BACKSTOP_NS)) {
+		    (nobody || same_g ||
+		     (st == P_IDLE && now - when >= TIMER_BACKSTOP_NS))) {
 			when = ringo__timers_check(p, now);
 			if (when < 0)
 				continue;
@@ -196,7 +224,7 @@ static int netpoll_busy_ps(int64_t now)
 	int done = 0;
 	int32_t n = atomic_load(&ringo__sched.nprocs);
 	for (int32_t i = 0; i < n; i++)
-		done += ringo__netpoll_poll_busy(ringo__sched.allp[i]);
+		done += ringo__netpoll_poll_busy(racy_allp(i));
 	return done;
 }
 

@@ -292,7 +292,16 @@ int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
 		return when;
 	}
 	ts->running = true;
-	while (ts->len > 0 && ts->heap[0]->when <= now) {
+	/* Readied goroutines go to this M's P (or, without a P, to the
+	 * global queue). Stop while its local queue is half full: a burst of
+	 * due timers would otherwise spill the queue into the global one,
+	 * behind everything waiting there, and wake-ups would queue behind
+	 * work that is not due. The rest stay due: the next switch (or
+	 * findrunnable) comes back for them. */
+	struct ringo_m *m = ringo__getm();
+	struct ringo_p *dst = m ? m->p : NULL;
+	while (ts->len > 0 && ts->heap[0]->when <= now &&
+	       (!dst || ringo__runqlen(dst) < RINGO_RUNQ_SIZE / 2)) {
 		struct ringo__timer *t = ts->heap[0];
 		void (*f)(void *, uint64_t) = t->f;
 		void *arg = t->arg;

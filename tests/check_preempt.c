@@ -41,7 +41,7 @@ static bool async_available(void)
 
 /* ---- a spinning goroutine does not hog its P ------------------------------ */
 
-static volatile long counter;
+static _Atomic long counter;	/* relaxed: only its changes matter */
 static _Atomic int stop_spin;
 
 /* The whole loop is in this executable's text: no runtime call at all. */
@@ -49,7 +49,7 @@ static void spinner(void *arg)
 {
 	(void)arg;
 	while (!atomic_load_explicit(&stop_spin, memory_order_relaxed))
-		counter++;
+		atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
 }
 
 #define ROUNDS 30
@@ -58,7 +58,7 @@ static int spin_main(void *arg)
 {
 	(void)arg;
 	atomic_store(&stop_spin, 0);
-	counter = 0;
+	atomic_store(&counter, 0);
 	int nspin = ringo_maxprocs(0);	/* one spinner per P */
 	for (int i = 0; i < nspin; i++)
 		GO_OK(ringo_go(spinner, NULL));
@@ -66,9 +66,9 @@ static int spin_main(void *arg)
 	 * spinner is preempted. Count the rounds in which it spun. */
 	int spun = 0;
 	for (int i = 0; i < ROUNDS; i++) {
-		long before = counter;
+		long before = atomic_load(&counter);
 		ringo_yield();
-		if (counter != before)
+		if (atomic_load(&counter) != before)
 			spun++;
 	}
 	atomic_store(&stop_spin, 1);
@@ -110,7 +110,7 @@ static void polite_spinner(void *arg)
 {
 	(void)arg;
 	while (!atomic_load_explicit(&stop_spin, memory_order_relaxed)) {
-		counter++;
+		atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
 		ringo_preempt_point();
 	}
 }
@@ -119,15 +119,15 @@ static int coop_main(void *arg)
 {
 	(void)arg;
 	atomic_store(&stop_spin, 0);
-	counter = 0;
+	atomic_store(&counter, 0);
 	int n = ringo_maxprocs(0);
 	for (int i = 0; i < n; i++)
 		GO_OK(ringo_go(polite_spinner, NULL));
 	int spun = 0;
 	for (int i = 0; i < 10; i++) {
-		long before = counter;
+		long before = atomic_load(&counter);
 		ringo_yield();
-		spun += counter != before;
+		spun += atomic_load(&counter) != before;
 	}
 	atomic_store(&stop_spin, 1);
 	ck_assert_int_ge(spun, 5);
