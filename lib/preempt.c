@@ -53,7 +53,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
+#include <fcntl.h>
+
+/* Where the call can be injected: x86_64, and not under TSan (it defers
+ * signals to its own safe points and hands the handler a context that is
+ * not the interrupted one). Elsewhere the handler is still installed (it
+ * chains, and ringo__kick_m works) but never preempts. */
+#if defined(__x86_64__) && !defined(RINGO_TSAN)
 #include <cpuid.h>
 #include <ucontext.h>
 #define HAVE_ASYNC_PREEMPT 1
@@ -152,6 +158,8 @@ static bool try_inject(struct ringo_m *m, ucontext_t *uc)
 	return true;
 }
 
+#endif /* HAVE_ASYNC_PREEMPT */
+
 static void chain(int sig, siginfo_t *si, void *ctx)
 {
 	if (pre.old.sa_flags & SA_SIGINFO) {
@@ -171,7 +179,12 @@ static void sigurg(int sig, siginfo_t *si, void *ctx)
 	bool ours = m && si->si_code == SI_TKILL && si->si_pid == pre.pid &&
 		atomic_load_explicit(&m->signal_pending, memory_order_acquire);
 	if (ours) {
-		if (!try_inject(m, ctx))
+#ifdef HAVE_ASYNC_PREEMPT
+		bool injected = try_inject(m, ctx);
+#else
+		bool injected = false;
+#endif
+		if (!injected)
 			/* Declined: the preempt flag stays for the next
 			 * cooperative check; sysmon may signal again. */
 			atomic_store_explicit(&m->signal_pending, 0, memory_order_release);
@@ -181,6 +194,7 @@ static void sigurg(int sig, siginfo_t *si, void *ctx)
 	errno = saved;
 }
 
+#ifdef HAVE_ASYNC_PREEMPT
 static int find_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
@@ -225,11 +239,12 @@ static void init_xsave(void)
 
 void ringo__preempt_init(void)
 {
-#if defined(HAVE_ASYNC_PREEMPT) && !defined(RINGO_TSAN)
 	if (!pre.installed) {
+#ifdef HAVE_ASYNC_PREEMPT
 		init_xsave();
 		int nobj = 0;
 		dl_iterate_phdr(find_text, &nobj);
+#endif
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_sigaction = sigurg;
@@ -239,58 +254,102 @@ void ringo__preempt_init(void)
 			pre.installed = true;
 	}
 	pre.pid = getpid();
-	bool on = pre.installed && !pre.static_link && pre.ntext > 0 &&
-		  !ringo__debug.asyncpreemptoff;
-	atomic_store(&pre.enabled, on);
-	if (ringo__debug.verbose)
-		fprintf(stderr, "ringo: async preemption %s%s\n", on ? "on" : "off: ",
-			on ? "" : ringo__debug.asyncpreemptoff ? "asyncpreemptoff=1" :
-			pre.static_link ? "libringo is linked into the executable" :
-			"no SIGURG handler");
-#else
-	/* aarch64 (no trampoline yet) and TSan builds: cooperative only. */
-	if (ringo__debug.verbose)
-		fprintf(stderr, "ringo: async preemption off: %s\n",
+	const char *why = NULL;
+#ifndef HAVE_ASYNC_PREEMPT
 #ifdef RINGO_TSAN
-			"ThreadSanitizer build"
+	why = "ThreadSanitizer build";
 #else
-			"not implemented on this architecture"
+	why = "not implemented on this architecture";
 #endif
-		);
 #endif
+	if (!why && ringo__debug.asyncpreemptoff)
+		why = "asyncpreemptoff=1";
+	if (!why && pre.static_link)
+		why = "libringo is linked into the executable";
+	if (!why && (!pre.installed || pre.ntext == 0))
+		why = "no SIGURG handler";
+	atomic_store(&pre.enabled, why == NULL);
+	if (ringo__debug.verbose)
+		fprintf(stderr, "ringo: async preemption %s%s\n", why ? "off: " : "on",
+			why ? why : "");
 }
 
 bool ringo__preempt_async_on(void)
 {
-#if defined(HAVE_ASYNC_PREEMPT) && !defined(RINGO_TSAN)
 	return atomic_load_explicit(&pre.enabled, memory_order_relaxed);
-#else
-	return false;
-#endif
 }
 
-void ringo__preempt_m(struct ringo_m *m)
+/* Other threads' M and G fields are read here without their locks (the
+ * callers are sysmon, stop-the-world, exit): a stale value costs a signal
+ * that the handler declines. Kept from ThreadSanitizer, as in sysmon.c. */
+#if defined(__clang__)
+#define RACY __attribute__((noinline, no_sanitize("thread")))
+#else
+#define RACY __attribute__((noipa, no_sanitize("thread")))
+#endif
+RACY static bool racy_running(struct ringo_m *m)
 {
-#if defined(HAVE_ASYNC_PREEMPT) && !defined(RINGO_TSAN)
-	if (!m || !atomic_load_explicit(&pre.enabled, memory_order_relaxed) ||
-	    m == ringo__tls_m)
-		return;
-	/* Never signal a thread whose goroutine is in a system call
-	 * (ringo_syscall_enter): it is not running our code, and calls the
-	 * kernel does not restart would fail with EINTR. */
 	struct ringo_g *gp = m->curg;
-	if (!gp || atomic_load_explicit(&gp->status, memory_order_relaxed) != G_RUNNING)
+	return gp && atomic_load_explicit(&gp->status, memory_order_relaxed) == G_RUNNING;
+}
+RACY static pid_t racy_tid(struct ringo_m *m) { return m->exited ? 0 : m->tid; }
+
+/* Is thread tid asleep in the kernel (state S or D)? fd is left open for
+ * the caller to close after signalling: the signal follows the look as
+ * closely as possible. */
+static bool asleep_in_kernel(pid_t tid, int *fdp)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	int fd = *fdp = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "tid (comm) S ...": the state follows the last ')' */
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
+}
+
+/* Send SIGURG to m's thread if it runs a goroutine in its own code.
+ *  - Never to a goroutine in a system call (ringo_syscall_enter): it runs
+ *    no code of ours, and a signal would make the calls the kernel does
+ *    not restart after a handler (nanosleep, poll, epoll_wait ...) fail
+ *    with EINTR.
+ *  - Nor to a thread asleep in the kernel: a goroutine that blocks without
+ *    ringo_syscall_enter cannot be preempted there (its pc is in libc),
+ *    and the same EINTR applies. The state is read from /proc and the
+ *    signal sent at once; the window in which the thread can still enter
+ *    such a call is small, not empty (ringo_preempt_point(3) says so).
+ * Three or four system calls: this is for goroutines past their slice. */
+static void signal_m(struct ringo_m *m)
+{
+	if (!m || m == ringo__tls_m || !racy_running(m))
 		return;
 	/* acq_rel: pairs with the handler's or ringo__preempt_park's clear;
 	 * only one SIGURG in flight per M. */
 	if (atomic_exchange(&m->signal_pending, 1))
 		return;
-	pid_t tid = m->tid;
 	int saved = errno;
-	if (tid <= 0 || m->exited || syscall(SYS_tgkill, pre.pid, tid, SIGURG) != 0)
+	pid_t tid = racy_tid(m);
+	int fd = -1;
+	bool sent = tid > 0 && !asleep_in_kernel(tid, &fd) &&
+		    syscall(SYS_tgkill, pre.pid, tid, SIGURG) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!sent)
 		atomic_store(&m->signal_pending, 0);
 	errno = saved;
-#else
-	(void)m;
-#endif
+}
+
+void ringo__preempt_m(struct ringo_m *m)
+{
+	if (atomic_load_explicit(&pre.enabled, memory_order_relaxed))
+		signal_m(m);
+}
+
+void ringo__kick_m(struct ringo_m *m)
+{
+	if (pre.installed)
+		signal_m(m);
 }

@@ -497,7 +497,14 @@ RINGO_HIDDEN void ringo__sysmon_stop(void);
 /* Wake sysmon if it sleeps long (ringo_syscall_enter, when work waits). */
 RINGO_HIDDEN void ringo__sysmon_kick(void);
 RINGO_HIDDEN void ringo__preempt_init(void);	/* install SIGURG handler */
+/* Ask m's thread, by SIGURG, to preempt its goroutine if that goroutine's
+ * preempt flag is set and it is at a safe point. No-op when async
+ * preemption is off; never signals a goroutine in a system call or a
+ * thread asleep in the kernel. Any thread (sysmon, stop-the-world, exit). */
 RINGO_HIDDEN void ringo__preempt_m(struct ringo_m *m);	/* send SIGURG */
+/* The same signal only to make m's thread enter the kernel (netpoll: run
+ * its io_uring task_work), also when async preemption is off. */
+RINGO_HIDDEN void ringo__kick_m(struct ringo_m *m);
 /* Is asynchronous preemption on for this run (x86_64, not TSan, not
  * RINGO_DEBUG=asyncpreemptoff=1)? */
 RINGO_HIDDEN bool ringo__preempt_async_on(void);

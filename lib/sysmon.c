@@ -36,11 +36,8 @@
 #include "runtime.h"
 #include "proc.h"
 
-#include <fcntl.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/prctl.h>
-#include <unistd.h>
 
 #define SYSMON_MIN_US 20
 #define SYSMON_MAX_US 10000
@@ -71,31 +68,8 @@ static struct {
 	struct pdata pd[MAXPROCS];	/* [sysmon thread] */
 } sm;
 
-/* Is thread tid asleep in the kernel? A goroutine that makes a blocking
- * call without ringo_syscall_enter still holds its P and looks like a long
- * runner; signalling its thread could not preempt it (the pc is in libc)
- * and would make calls the kernel does not restart (nanosleep, poll ...)
- * fail with EINTR. Costs three system calls, only for a goroutine past its
- * slice, at most once a round. */
-static bool thread_in_kernel(pid_t tid)
-{
-	char path[64], buf[128];
-	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	/* "tid (comm) S ...": the state follows the last ')' */
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
-}
-
 /* sysmon reads other threads' scheduler state without their locks, as Go's
- * does: p->m, m->curg, m->tid and allp[i] are plain fields their owners
+ * does: p->m, m->curg and allp[i] are plain fields their owners
  * write. A stale value costs at most a wasted preempt request, and every
  * action that matters is a CAS or goes through the owner's own checks.
  * These loads, and only these, are kept from ThreadSanitizer (the atomics
@@ -108,7 +82,6 @@ static bool thread_in_kernel(pid_t tid)
 RACY static struct ringo_p *racy_allp(int32_t i) { return ringo__sched.allp[i]; }
 RACY static struct ringo_m *racy_pm(struct ringo_p *p) { return p->m; }
 RACY static struct ringo_g *racy_curg(struct ringo_m *m) { return m->curg; }
-RACY static pid_t racy_tid(struct ringo_m *m) { return m->tid; }
 /* The G may have been handed to m a moment ago, with no ordering towards
  * sysmon: look at it and flag it the same way. */
 RACY static bool racy_flag_running(struct ringo_g *gp)
@@ -128,8 +101,9 @@ static bool preemptone(struct ringo_p *p)
 	struct ringo_g *gp = racy_curg(m);
 	if (!gp || !racy_flag_running(gp))
 		return false;
-	if (ringo__preempt_async_on() && !thread_in_kernel(racy_tid(m)))
-		ringo__preempt_m(m);
+	/* Not to a thread asleep in the kernel, nor into a system call
+	 * (preempt.c): that would only make calls fail with EINTR. */
+	ringo__preempt_m(m);
 	return true;
 }
 
