@@ -84,6 +84,61 @@ START_TEST(test_spin_preempted)
 }
 END_TEST
 
+/* ---- a goroutine wired to its thread is preempted and stays there ------------ */
+
+static _Atomic int locked_moved, locked_done;
+
+static void locked_spinner(void *arg)
+{
+	(void)arg;
+	ringo_lock_thread();
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	long last = -1;
+	int checks = 0;
+	while (!atomic_load_explicit(&stop_spin, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+		/* Look at the thread now and then, in our own code. */
+		if (++last % 4096 == 0) {
+			checks++;
+			if ((pid_t)syscall(SYS_gettid) != tid)
+				atomic_fetch_add(&locked_moved, 1);
+		}
+	}
+	ringo_unlock_thread();
+	atomic_store(&locked_done, checks);
+}
+
+static int locked_spin_main(void *arg)
+{
+	(void)arg;
+	ringo_maxprocs(1);
+	atomic_store(&stop_spin, 0);
+	atomic_store(&counter, 0);
+	atomic_store(&locked_moved, 0);
+	atomic_store(&locked_done, 0);
+	GO_OK(ringo_go(locked_spinner, NULL));
+	int spun = 0;
+	for (int i = 0; i < 10; i++) {
+		long before = atomic_load(&counter);
+		ringo_yield();	/* back only if the wired spinner was preempted */
+		spun += atomic_load(&counter) != before;
+	}
+	atomic_store(&stop_spin, 1);
+	while (atomic_load(&locked_done) == 0)
+		ringo_yield();
+	ck_assert_int_ge(spun, 5);
+	ck_assert_int_eq(atomic_load(&locked_moved), 0);
+	return 0;
+}
+
+START_TEST(test_locked_spinner)
+{
+	if (!async_available())
+		return;
+	RUN(locked_spin_main, NULL);
+}
+END_TEST
+
 /* ---- the runtime exits while a goroutine spins ------------------------------- */
 
 static int exit_main(void *arg)
@@ -148,7 +203,7 @@ END_TEST
  * registers while they are preempted. Each returns a hash of its result
  * bits. The same code runs on a plain thread for the reference. */
 
-static volatile long fp_iters = 3000000;
+static volatile long fp_iters = 1000000;
 
 static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
@@ -617,6 +672,7 @@ static Suite *preempt_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spin_preempted);
 	tcase_add_test(tc, test_exit_past_spinner);
+	tcase_add_test(tc, test_locked_spinner);
 	tcase_add_test(tc, test_asyncpreemptoff);
 	tcase_add_test(tc, test_registers_exact);
 	tcase_add_test(tc, test_libc_not_preempted);

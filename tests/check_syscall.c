@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* check_syscall.c - system calls hand their P off (ringo_syscall_enter,
- * ringo_syscall_exit, ringo_blocking), goroutines wired to a thread
- * (ringo_lock_thread), and no spurious EINTR from preemption signals. */
+ * ringo_syscall_exit, ringo_blocking), and goroutines wired to a thread
+ * (ringo_lock_thread) keep it across yields, sleeps, blocking calls and
+ * channel waits. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -236,6 +237,38 @@ static void locked_worker(void *arg)
 		atomic_fetch_add(&locked_ok, 1);
 }
 
+/* A locked goroutine blocked on channels: the partner answers each ping. */
+static void pong(void *arg)
+{
+	ringo_chan **ch = arg;
+	int v;
+	while (ringo_chan_recv(ch[0], &v) == 1)
+		ringo_chan_send(ch[1], &v);
+}
+
+static void locked_chan_worker(void *arg)
+{
+	ringo_chan *ch[2] = { ringo_chan_make(sizeof(int), 0), ringo_chan_make(sizeof(int), 0) };
+	(void)arg;
+	GO_OK(ringo_lock_thread());
+	pid_t tid = gettid_();
+	GO_OK(ringo_go(pong, ch));
+	int moved = 0, bad = 0;
+	for (int i = 0; i < 500; i++) {
+		int v = i, w = -1;
+		ringo_chan_send(ch[0], &v);
+		ringo_chan_recv(ch[1], &w);
+		bad += w != i;
+		moved += gettid_() != tid;
+	}
+	ringo_unlock_thread();
+	ringo_chan_close(ch[0]);
+	if (!moved && !bad)
+		atomic_fetch_add(&locked_ok, 1);
+	ringo_chan_unref(ch[0]);
+	ringo_chan_unref(ch[1]);
+}
+
 static _Atomic int spin_stop;
 
 static void other_work(void *arg)
@@ -254,7 +287,8 @@ static int locked_main(void *arg)
 	GO_OK(ringo_go(other_work, NULL));
 	for (int i = 0; i < 3; i++)
 		GO_OK(ringo_go(locked_worker, NULL));
-	while (atomic_load(&locked_ok) < 3)
+	GO_OK(ringo_go(locked_chan_worker, NULL));
+	while (atomic_load(&locked_ok) < 4)
 		ringo_sleep(MS);
 	atomic_store(&spin_stop, 1);
 	ck_assert_int_eq(ringo_lock_thread(), 0);
