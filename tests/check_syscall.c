@@ -237,36 +237,48 @@ static void locked_worker(void *arg)
 		atomic_fetch_add(&locked_ok, 1);
 }
 
-/* A locked goroutine blocked on channels: the partner answers each ping. */
+/* A locked goroutine blocked on channels: the partner answers each ping.
+ * The partner gets its own references (it outlives the worker's frame). */
+struct pingpong {
+	ringo_chan *ping, *pong;
+};
+
 static void pong(void *arg)
 {
-	ringo_chan **ch = arg;
+	struct pingpong *pp = arg;
 	int v;
-	while (ringo_chan_recv(ch[0], &v) == 1)
-		ringo_chan_send(ch[1], &v);
+	while (ringo_chan_recv(pp->ping, &v) == 1)
+		ringo_chan_send(pp->pong, &v);
+	ringo_chan_unref(pp->ping);
+	ringo_chan_unref(pp->pong);
+	free(pp);
 }
 
 static void locked_chan_worker(void *arg)
 {
-	ringo_chan *ch[2] = { ringo_chan_make(sizeof(int), 0), ringo_chan_make(sizeof(int), 0) };
 	(void)arg;
+	ringo_chan *ping = ringo_chan_make(sizeof(int), 0);
+	ringo_chan *pongc = ringo_chan_make(sizeof(int), 0);
+	struct pingpong *pp = malloc(sizeof *pp);
+	pp->ping = ringo_chan_ref(ping);
+	pp->pong = ringo_chan_ref(pongc);
 	GO_OK(ringo_lock_thread());
 	pid_t tid = gettid_();
-	GO_OK(ringo_go(pong, ch));
+	GO_OK(ringo_go(pong, pp));
 	int moved = 0, bad = 0;
 	for (int i = 0; i < 500; i++) {
 		int v = i, w = -1;
-		ringo_chan_send(ch[0], &v);
-		ringo_chan_recv(ch[1], &w);
+		ringo_chan_send(ping, &v);
+		ringo_chan_recv(pongc, &w);
 		bad += w != i;
 		moved += gettid_() != tid;
 	}
 	ringo_unlock_thread();
-	ringo_chan_close(ch[0]);
+	ringo_chan_close(ping);
 	if (!moved && !bad)
 		atomic_fetch_add(&locked_ok, 1);
-	ringo_chan_unref(ch[0]);
-	ringo_chan_unref(ch[1]);
+	ringo_chan_unref(ping);
+	ringo_chan_unref(pongc);
 }
 
 static _Atomic int spin_stop;
