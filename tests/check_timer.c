@@ -58,7 +58,7 @@ END_TEST
 
 /* ---- 100,000 goroutines sleeping 10 ms all wake ------------------------- */
 
-#define SLEEPERS 100000
+#define SLEEPERS SCALE(100000, 20000)	/* see testutil.h */
 static _Atomic int woke;
 
 static void sleep10(void *arg)
@@ -487,7 +487,7 @@ static Suite *timer_suite(void)
 {
 	Suite *s = suite_create("timer");
 	TCase *tc = tcase_create("sleep");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 60);	/* 100,000 fresh stacks fault in slowly on VMs */
 	tcase_add_test(tc, test_sleep_not_early);
 	tcase_add_test(tc, test_many_sleepers);
 	tcase_add_test(tc, test_sleep_not_deadlock);
