@@ -126,6 +126,7 @@ int ringo__procresize(int32_t n)
 			ringo__unlock(&s->gfree_lock);
 		}
 		ringo__timers_move(p, s->allp[0]);
+		ringo__netpoll_move(p, s->allp[0]);
 		/* Keep the goroutine count exact. */
 		atomic_fetch_add(&s->ngoroutines, atomic_exchange(&p->ngoroutines, 0));
 		atomic_store(&p->status, P_STOPPED);

@@ -483,6 +483,9 @@ RINGO_HIDDEN void ringo__netpoll_shutdown(struct ringo_p *p);
 /* Has p operations in flight (or queued)? Then p must not sit idle without
  * an M in its netpoll wait: handoffp and start_the_world start one. */
 RINGO_HIDDEN bool ringo__netpoll_pending(struct ringo_p *p);
+/* procresize, world stopped: from goes away; its operations in flight move
+ * to to's ring (cancelled and queued again; the goroutines stay parked). */
+RINGO_HIDDEN void ringo__netpoll_move(struct ringo_p *from, struct ringo_p *to);
 /* sysmon, every round, for every P (no P held): help a P that is busy
  * running one goroutine - reap completions it leaves in its ring onto the
  * global queue, kick the thread that holds its completions back. Cheap when

@@ -142,13 +142,19 @@ void ringo__netpoll_shutdown(struct ringo_p *p)
 		ringo__uring_shutdown(p->netpoll);
 }
 
+void ringo__netpoll_move(struct ringo_p *from, struct ringo_p *to)
+{
+	/* epoll: the waiters are on their descriptors, not on a P. */
+	if (ringo__np_uring())
+		ringo__uring_move(from->netpoll, to->netpoll);
+}
+
 bool ringo__netpoll_pending(struct ringo_p *p)
 {
 	struct ringo__netpoll *np = p->netpoll;
 	if (!np || !ringo__np_uring())
 		return false;
-	return atomic_load_explicit(&np->inflight, memory_order_relaxed) > 0 ||
-	       io_uring_sq_ready(&np->ring) > 0;
+	return ringo__uring_pending(np);
 }
 
 int ringo__netpoll_poll_busy(struct ringo_p *p)

@@ -195,6 +195,23 @@ struct ringo__accept {
 	uint32_t qhead, qlen, qcap;
 };
 
+/* Gs made runnable by a poll, collected before they are readied. */
+struct ringo__glist {
+	struct ringo_g *head, *tail;
+	int n;
+};
+
+static inline void ringo__glist_push(struct ringo__glist *l, struct ringo_g *g)
+{
+	g->schedlink = NULL;
+	if (l->tail)
+		l->tail->schedlink = g;
+	else
+		l->head = g;
+	l->tail = g;
+	l->n++;
+}
+
 /* ------------------------------------------------------------------ */
 /* Per-P poller state                                                   */
 
@@ -222,7 +239,10 @@ struct ringo__netpoll {
 	bool ring_ok;
 	_Atomic uint32_t lock;		/* the owner's; sysmon only tries it (poll_busy) */
 	_Atomic int64_t inflight;	/* CQEs still expected for operations [atomic] */
+	_Atomic uint32_t queued;	/* SQEs not yet submitted [written under lock] */
 	_Atomic uint64_t polls;		/* owner's polls, for sysmon [owner writes, relaxed] */
+	struct ringo__netpoll *moving;	/* procresize: cancelled ops go there [lock] */
+	struct ringo__glist deferred;	/* readied at the owner's next poll [lock] */
 	/* sysmon's view, written by sysmon only */
 	uint64_t sm_polls;		/* polls when it last changed... */
 	int64_t sm_since;		/* ...at this time */
@@ -242,6 +262,8 @@ RINGO_HIDDEN int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_
 RINGO_HIDDEN void ringo__uring_wake(struct ringo__netpoll *np);
 RINGO_HIDDEN void ringo__uring_shutdown(struct ringo__netpoll *np);
 RINGO_HIDDEN int ringo__uring_poll_busy(struct ringo__netpoll *np);
+RINGO_HIDDEN void ringo__uring_move(struct ringo__netpoll *from, struct ringo__netpoll *to);
+RINGO_HIDDEN bool ringo__uring_pending(struct ringo__netpoll *np);
 /* The owner's SQE for op (submits early when the SQ is full). */
 RINGO_HIDDEN void ringo__uring_queue(struct ringo__netpoll *np, struct ringo__op *op);
 /* Queue a poll with a linked timeout. */
@@ -273,23 +295,6 @@ RINGO_HIDDEN void ringo__accept_release(struct ringo__fd *pd);
 
 /* ------------------------------------------------------------------ */
 /* Shared helpers (netpoll.c)                                           */
-
-/* Gs made runnable by a poll, collected before they are readied. */
-struct ringo__glist {
-	struct ringo_g *head, *tail;
-	int n;
-};
-
-static inline void ringo__glist_push(struct ringo__glist *l, struct ringo_g *g)
-{
-	g->schedlink = NULL;
-	if (l->tail)
-		l->tail->schedlink = g;
-	else
-		l->head = g;
-	l->tail = g;
-	l->n++;
-}
 
 /* Ready the list: onto the current P, or the global queue with to_global
  * (a thread whose P may already belong to another M). */

@@ -215,6 +215,69 @@ static inline void ring_unlock(struct ringo__netpoll *np)
 /* ------------------------------------------------------------------ */
 /* Completions                                                            */
 
+/* np->queued mirrors io_uring_sq_ready() for other threads (sysmon,
+ * handoffp), which must not read liburing's plain SQ fields. relaxed: a
+ * stale value delays help by a round, and the ring lock orders the rest. */
+static inline void note_queued(struct ringo__netpoll *np)
+{
+	atomic_store_explicit(&np->queued, io_uring_sq_ready(&np->ring), memory_order_relaxed);
+}
+
+/* The number of CQEs waiting, for any thread (liburing's io_uring_cq_ready
+ * reads the head with a plain load). acquire: pairs with the kernel's
+ * release of the tail. */
+static inline unsigned cq_waiting(struct ringo__netpoll *np)
+{
+	return __atomic_load_n(np->ring.cq.ktail, __ATOMIC_ACQUIRE) -
+	       __atomic_load_n(np->ring.cq.khead, __ATOMIC_RELAXED);
+}
+
+static inline unsigned sq_flags(struct ringo__netpoll *np)
+{
+	return __atomic_load_n(np->ring.sq.kflags, __ATOMIC_RELAXED);
+}
+
+static void queue_locked(struct ringo__netpoll *np, struct ringo__op *op, struct ringo__glist *l);
+
+/* np is going away (procresize) and cancelled op only to move it: queue it
+ * again on np->moving, unless somebody else wants it cancelled too (then it
+ * completes with -ECANCELED as usual). The goroutine stays parked. */
+static bool move_op(struct ringo__netpoll *np, struct ringo__op *op)
+{
+	struct ringo__netpoll *to = np->moving;
+	struct ringo__fd *pd = op->pd;
+	if (pd)
+		ringo__lock(&pd->lock);	/* cancellers set OPF_CANCEL under it */
+	bool move = !(atomic_load(&op->flags) & OPF_CANCEL);
+	if (move) {
+		atomic_store(&op->flags, 0);
+		struct ringo__glist l = { 0 };	/* to's SQ has room: it was submitted */
+		ring_lock(to);
+		if (op->kind == OP_POLL && op->off >= 0) {
+			/* Its linked timeout starts over. */
+			struct io_uring_sqe *prev;
+			queue_locked(to, op, &l);
+			prev = &to->ring.sq.sqes[(to->ring.sq.sqe_tail - 1) & *to->ring.sq.kring_mask];
+			prev->flags |= IOSQE_IO_LINK;
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&to->ring);
+			if (sqe) {
+				io_uring_prep_link_timeout(sqe, op->arg2, 0);
+				io_uring_sqe_set_data64(sqe, NP_TAG_IGNORE);
+				note_queued(to);
+			} else {
+				prev->flags &= ~IOSQE_IO_LINK;
+			}
+		} else {
+			queue_locked(to, op, &l);
+		}
+		ring_unlock(to);
+		RINGO_ASSERT(l.n == 0);
+	}
+	if (pd)
+		ringo__unlock(&pd->lock);
+	return move;
+}
+
 /* One CQE. Gs to make runnable go to l (readied by the caller once the
  * CQ lock is released: readying may submit a doorbell). */
 static void complete(struct ringo__netpoll *np, uint64_t ud, int res, uint32_t flags,
@@ -230,6 +293,8 @@ static void complete(struct ringo__netpoll *np, uint64_t ud, int res, uint32_t f
 		return;
 	}
 	atomic_fetch_sub_explicit(&np->inflight, 1, memory_order_relaxed);
+	if (unlikely(np->moving) && res == -ECANCELED && move_op(np, op))
+		return;
 	op->res = res;
 	op->cqe_flags = flags;
 	struct ringo_g *g = op->g, *closer = NULL;
@@ -292,6 +357,7 @@ static void submit_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 			ringo__fatal("io_uring: completions were lost (EBADR)");
 		if (ret < 0)
 			ringo__fatal("io_uring_submit: %s", strerror(-ret));
+		note_queued(np);
 		/* The batch [from, from + ret) is the kernel's now. */
 		unsigned mask = *r->sq.kring_mask;
 		bool cancels = false;
@@ -348,6 +414,7 @@ static void queue_locked(struct ringo__netpoll *np, struct ringo__op *op, struct
 	io_uring_sqe_set_data(sqe, op);
 	op->np = np;
 	atomic_fetch_add_explicit(&np->inflight, 1, memory_order_relaxed);
+	note_queued(np);
 }
 
 void ringo__uring_queue(struct ringo__netpoll *np, struct ringo__op *op)
@@ -376,6 +443,7 @@ void ringo__uring_queue_poll(struct ringo__netpoll *np, struct ringo__op *op,
 		 * waiting goroutine's stack, which is parked until then. */
 		io_uring_prep_link_timeout(sqe, ts, 0);
 		io_uring_sqe_set_data64(sqe, NP_TAG_IGNORE);
+		note_queued(np);
 	}
 	ring_unlock(np);
 	ringo__glist_ready(&l, false);
@@ -413,7 +481,7 @@ void ringo__uring_cancel_fd(struct ringo__netpoll *np, int fd)
  * always the owner's own: it submitted the round.) */
 static inline bool taskrun_pending(struct ringo__netpoll *np)
 {
-	return IO_URING_READ_ONCE(*np->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+	return sq_flags(np) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
 }
 
 int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
@@ -425,6 +493,10 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		atomic_store_explicit(&np->polls, atomic_load_explicit(&np->polls,
 				      memory_order_relaxed) + 1, memory_order_relaxed);
 		ring_lock(np);
+		if (unlikely(np->deferred.n)) {
+			l = np->deferred;	/* completed while a P went away */
+			np->deferred = (struct ringo__glist){ 0 };
+		}
 		if (io_uring_sq_ready(r))
 			submit_locked(np, &l);	/* also runs our task_work */
 		else if (taskrun_pending(np))
@@ -548,6 +620,26 @@ void ringo__uring_wake(struct ringo__netpoll *np)
  *    waits a whole time slice.
  * Returns what it did for the P (Gs readied + submits; kicks do not
  * count); 0 when it left the P alone. */
+/* sysmon reads the owner's P and M without their locks, as Go's does (and
+ * lib/sysmon.c): a stale value costs a useless kick at most. Kept from
+ * ThreadSanitizer, these loads only. */
+#if defined(__clang__)
+#define RACY __attribute__((noinline, no_sanitize("thread")))
+#else
+#define RACY __attribute__((noipa, no_sanitize("thread")))
+#endif
+RACY static struct ringo_m *racy_pm(struct ringo_p *p) { return p->m; }
+RACY static struct ringo_g *racy_curg(struct ringo_m *m) { return m->curg; }
+RACY static int racy_deferred(struct ringo__netpoll *np) { return np->deferred.n; }
+
+/* Operations in flight, queued, or goroutines waiting to be readied (any
+ * thread: handoffp, start_the_world). */
+bool ringo__uring_pending(struct ringo__netpoll *np)
+{
+	return atomic_load_explicit(&np->inflight, memory_order_relaxed) > 0 ||
+	       atomic_load_explicit(&np->queued, memory_order_relaxed) > 0 || racy_deferred(np) > 0;
+}
+
 #define HELP_LONG_G_NS 500000
 #define HELP_STALE_NS 10000000
 int ringo__uring_poll_busy(struct ringo__netpoll *np)
@@ -572,12 +664,11 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 	if (now - np->sm_since < (long_g ? HELP_LONG_G_NS : HELP_STALE_NS))
 		return 0;
 	int done = 0;
-	struct io_uring *r = &np->ring;
 
-	if (long_g && st == P_RUNNING && (IO_URING_READ_ONCE(*r->sq.kflags) & IORING_SQ_TASKRUN) &&
+	if (long_g && st == P_RUNNING && (sq_flags(np) & IORING_SQ_TASKRUN) &&
 	    now - np->sm_kick >= HELP_LONG_G_NS) {
-		struct ringo_m *m = p->m;
-		if (m && m->curg) {
+		struct ringo_m *m = racy_pm(p);
+		if (m && racy_curg(m)) {
 			/* Not counted as done: the kicked thread runs the
 			 * work itself, nothing needs sysmon back soon. */
 			ringo__preempt_m(m);
@@ -587,10 +678,11 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 
 	/* Racy looks at the owner's SQ and the shared CQ: a stale answer only
 	 * delays the help by a round. */
-	bool sq = io_uring_sq_ready(r) > 0;
-	if ((sq || io_uring_cq_ready(r) > 0) && ring_trylock(np)) {
-		struct ringo__glist l = { 0 };
-		if (sq && io_uring_sq_ready(r) > 0) {
+	bool sq = atomic_load_explicit(&np->queued, memory_order_relaxed) > 0;
+	if ((sq || cq_waiting(np) > 0 || racy_deferred(np)) && ring_trylock(np)) {
+		struct ringo__glist l = np->deferred;
+		np->deferred = (struct ringo__glist){ 0 };
+		if (sq && io_uring_sq_ready(&np->ring) > 0) {
 			submit_locked(np, &l);
 			done++;
 		}
@@ -600,6 +692,53 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 		ringo__glist_ready(&l, true);
 	}
 	return done;
+}
+
+/* ------------------------------------------------------------------ */
+/* A P going away (procresize)                                           */
+
+/* The world is stopped (sched.lock held) and from's P is being stopped for
+ * good: nobody would ever reap its ring again. Cancel what is in flight
+ * there and queue it again on to's ring (the owner of to submits it at its
+ * next round); the goroutines of what completes for real meanwhile are
+ * readied by to's owner at its next poll. */
+void ringo__uring_move(struct ringo__netpoll *from, struct ringo__netpoll *to)
+{
+	if (!from->ring_ok || from == to)
+		return;
+	struct io_uring *r = &from->ring;
+	struct ringo__glist l = { 0 };
+	ring_lock(from);
+	from->moving = to;
+	submit_locked(from, &l);
+	while (atomic_load(&from->inflight) > 0) {
+		struct io_uring_sync_cancel_reg reg;
+		memset(&reg, 0, sizeof reg);
+		reg.flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+		io_uring_register_sync_cancel(r, &reg);
+		/* The cancels complete as task_work of the threads that
+		 * submitted: stopped Ms sleep interruptibly and run it. */
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 1000 * 1000 };
+		struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
+		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+				(sigset_t *)&arg, sizeof arg);
+		reap_locked(from, &l);
+	}
+	reap_locked(from, &l);	/* doorbells and the like */
+	from->moving = NULL;
+	ring_unlock(from);
+	/* The caller holds sched.lock, and readying may need it: to's owner
+	 * readies these at its next poll. */
+	if (l.n) {
+		ring_lock(to);
+		if (to->deferred.tail)
+			to->deferred.tail->schedlink = l.head;
+		else
+			to->deferred.head = l.head;
+		to->deferred.tail = l.tail;
+		to->deferred.n += l.n;
+		ring_unlock(to);
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -54,12 +54,13 @@ static ssize_t read_full(int fd, void *buf, size_t n)
 
 /* Connected TCP pair a (dialled) and b (accepted). */
 struct pair_accept {
-	int lfd, fd;
+	int lfd;
+	_Atomic int fd;
 };
 static void pair_accept(void *arg)
 {
 	struct pair_accept *pa = arg;
-	pa->fd = ringo_accept(pa->lfd, NULL, NULL);
+	atomic_store(&pa->fd, ringo_accept(pa->lfd, NULL, NULL));
 }
 static void tcp_pair(int *a, int *b)
 {
@@ -68,10 +69,10 @@ static void tcp_pair(int *a, int *b)
 	GO_OK(ringo_go(pair_accept, &pa));
 	*a = ringo_dial("tcp", addr);
 	ck_assert_msg(*a >= 0, "dial: %s", strerror(-*a));
-	while (pa.fd == -1)
+	while (atomic_load(&pa.fd) == -1)
 		ringo_yield();
-	ck_assert_msg(pa.fd >= 0, "accept: %s", strerror(-pa.fd));
-	*b = pa.fd;
+	ck_assert_msg(atomic_load(&pa.fd) >= 0, "accept: %s", strerror(-atomic_load(&pa.fd)));
+	*b = atomic_load(&pa.fd);
 	ck_assert_int_eq(ringo_close(pa.lfd), 0);
 }
 
@@ -849,6 +850,66 @@ START_TEST(test_signals)
 }
 END_TEST
 
+/* ---- Ps go away while their rings hold operations ------------------------ */
+
+#define SHRINK_READERS 32
+static _Atomic int shrink_ok;
+static ringo_waitgroup shrink_done, shrink_parked;
+
+static void shrink_reader(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[8];
+	ringo_waitgroup_done(&shrink_parked);
+	if (read_full(fd, buf, 5) == 5 && !memcmp(buf, "after", 5))
+		atomic_fetch_add(&shrink_ok, 1);
+	ringo_waitgroup_done(&shrink_done);
+}
+
+static void spin_a_while(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		ringo_yield();
+}
+
+static int maxprocs_shrink(void *arg)
+{
+	(void)arg;
+	if (ringo_maxprocs(0) < 2)
+		return 0;	/* nothing to shrink */
+	int a[SHRINK_READERS], b[SHRINK_READERS];
+	atomic_store(&shrink_ok, 0);
+	ringo_waitgroup_add(&shrink_done, SHRINK_READERS);
+	ringo_waitgroup_add(&shrink_parked, SHRINK_READERS);
+	for (int i = 0; i < SHRINK_READERS; i++) {
+		tcp_pair(&a[i], &b[i]);
+		GO_OK(ringo_go(shrink_reader, (void *)(intptr_t)a[i]));
+		GO_OK(ringo_go(spin_a_while, NULL));	/* spread the readers over the Ps */
+	}
+	ringo_waitgroup_wait(&shrink_parked);
+	wait_until_parked("IO wait (recv)");
+	/* Every P but one goes away with reads in flight on its ring... */
+	ck_assert_int_eq(ringo_maxprocs(1), 2);
+	for (int i = 0; i < SHRINK_READERS; i++)
+		ck_assert_int_eq(ringo_write(b[i], "after", 5), 5);
+	/* ...and the reads still complete, with the data. */
+	ringo_waitgroup_wait(&shrink_done);
+	ck_assert_int_eq(atomic_load(&shrink_ok), SHRINK_READERS);
+	ck_assert_int_eq(ringo_maxprocs(2), 1);
+	for (int i = 0; i < SHRINK_READERS; i++) {
+		ck_assert_int_eq(ringo_close(a[i]), 0);
+		ck_assert_int_eq(ringo_close(b[i]), 0);
+	}
+	return 0;
+}
+
+START_TEST(test_maxprocs_shrink)
+{
+	RUN(maxprocs_shrink, NULL);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
@@ -870,6 +931,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_lifetime);
 	tcase_add_test(tc, test_exit_inflight);
 	tcase_add_test(tc, test_signals);
+	tcase_add_test(tc, test_maxprocs_shrink);
 	suite_add_tcase(s, tc);
 	return s;
 }
