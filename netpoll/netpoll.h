@@ -240,6 +240,7 @@ struct ringo__netpoll {
 	_Atomic uint32_t lock;		/* the owner's; sysmon only tries it (poll_busy) */
 	_Atomic int64_t inflight;	/* CQEs still expected for operations [atomic] */
 	_Atomic uint32_t queued;	/* SQEs not yet submitted [written under lock] */
+	int32_t nio_pending;		/* parked on ops, not yet in sched.nio_waiting [lock] */
 	_Atomic uint64_t polls;		/* owner's polls, for sysmon [owner writes, relaxed] */
 	struct ringo__netpoll *moving;	/* procresize: cancelled ops go there [lock] */
 	struct ringo__glist deferred;	/* readied at the owner's next poll [lock] */

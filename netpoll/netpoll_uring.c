@@ -270,6 +270,7 @@ static bool move_op(struct ringo__netpoll *np, struct ringo__op *op)
 		} else {
 			queue_locked(to, op, &l);
 		}
+		to->nio_pending--;	/* its goroutine was counted when it parked */
 		ring_unlock(to);
 		RINGO_ASSERT(l.n == 0);
 	}
@@ -414,7 +415,22 @@ static void queue_locked(struct ringo__netpoll *np, struct ringo__op *op, struct
 	io_uring_sqe_set_data(sqe, op);
 	op->np = np;
 	atomic_fetch_add_explicit(&np->inflight, 1, memory_order_relaxed);
+	if (op->kind != OP_ACCEPT_MULTI)
+		np->nio_pending++;	/* a goroutine parks on it */
 	note_queued(np);
+}
+
+/* Publish the goroutines parked on np's operations in sched.nio_waiting:
+ * one atomic add per round instead of one per operation (two Ps would
+ * bounce its cache line). Done before the M can go idle - the deadlock
+ * detector only looks when every M is idle - and by sysmon before it
+ * readies anything (np->lock held). */
+static inline void flush_nio(struct ringo__netpoll *np)
+{
+	if (np->nio_pending) {
+		ringo__nio_add(np->nio_pending);
+		np->nio_pending = 0;
+	}
 }
 
 void ringo__uring_queue(struct ringo__netpoll *np, struct ringo__op *op)
@@ -502,6 +518,7 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		else if (taskrun_pending(np))
 			io_uring_get_events(r);
 		reap_locked(np, &l);
+		flush_nio(np);
 		ring_unlock(np);
 		int n = l.n;
 		if (n)
@@ -607,7 +624,8 @@ void ringo__uring_wake(struct ringo__netpoll *np)
  * come back to its ring leaves what it queued unsubmitted and what
  * completed unreaped. Two cases, two patiences:
  *  - one goroutine has run for HELP_LONG_G_NS (a computation; or the M is
- *    in a system call): kick the M with a signal if completions wait as
+ *    in a system call) and another P is idle: kick the M with a signal if
+ *    completions wait as
  *    its task_work (the SIGURG handler returns at once when no preemption
  *    was asked for, but the kernel runs the work on the way), and submit
  *    and reap for it, readying the goroutines onto the global queue, where
@@ -660,7 +678,11 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 		np->sm_status = st;
 		np->sm_gsince = now;
 	}
-	bool long_g = now - np->sm_gsince >= HELP_LONG_G_NS;
+	/* Quick help only pays when another P is idle and can run what it
+	 * readies; otherwise the owner gets to it as soon as it runs (a thread
+	 * that the kernel descheduled also looks like a long goroutine). */
+	bool long_g = now - np->sm_gsince >= HELP_LONG_G_NS &&
+		      atomic_load_explicit(&ringo__sched.npidle, memory_order_relaxed) > 0;
 	if (now - np->sm_since < (long_g ? HELP_LONG_G_NS : HELP_STALE_NS))
 		return 0;
 	int done = 0;
@@ -687,6 +709,7 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 			done++;
 		}
 		reap_locked(np, &l);
+		flush_nio(np);
 		ring_unlock(np);
 		done += l.n;
 		ringo__glist_ready(&l, true);
@@ -725,6 +748,7 @@ void ringo__uring_move(struct ringo__netpoll *from, struct ringo__netpoll *to)
 		reap_locked(from, &l);
 	}
 	reap_locked(from, &l);	/* doorbells and the like */
+	flush_nio(from);
 	from->moving = NULL;
 	ring_unlock(from);
 	/* The caller holds sched.lock, and readying may need it: to's owner

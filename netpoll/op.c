@@ -271,7 +271,7 @@ static bool uring_arm(struct ringo_g *g, void *arg)
 		pd->nops++;
 		ringo__unlock(&pd->lock);
 	}
-	ringo__nio_add(1);
+	/* Counted in sched.nio_waiting by the ring, once per round. */
 	struct ringo__netpoll *np = ringo__getm()->p->netpoll;
 	if (op->kind == OP_POLL && op->off >= 0)
 		ringo__uring_queue_poll(np, op, op->arg2);

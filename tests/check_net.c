@@ -910,6 +910,54 @@ START_TEST(test_maxprocs_shrink)
 }
 END_TEST
 
+/* ---- a goroutine waiting for I/O is not a deadlock ----------------------- */
+
+static int late_fd;
+
+static void *late_write(void *arg)
+{
+	(void)arg;
+	usleep(20000);	/* the stimulus, not a synchronisation */
+	(void)!write(late_fd, "z", 1);
+	return NULL;
+}
+
+static void io_waiter(void *arg)
+{
+	ringo_chan *c = arg;
+	int fds[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+	late_fd = fds[1];
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, late_write, NULL), 0);
+	char z = 0;
+	ck_assert_int_eq(ringo_read(fds[0], &z, 1), 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ringo_close(fds[0]), 0);
+	close(fds[1]);
+	ringo_chan_send(c, &z);
+}
+
+static int not_deadlocked(void *arg)
+{
+	(void)arg;
+	/* main waits on a channel, the only other goroutine on a read that a
+	 * thread outside the runtime completes: nobody may call it a deadlock */
+	ringo_chan *c = ringo_chan_make(1, 0);
+	GO_OK(ringo_go(io_waiter, c));
+	char z = 0;
+	ck_assert_int_eq(ringo_chan_recv(c, &z), 1);
+	ck_assert_int_eq(z, 'z');
+	ringo_chan_unref(c);
+	return 0;
+}
+
+START_TEST(test_not_deadlocked)
+{
+	RUN(not_deadlocked, NULL);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
@@ -932,6 +980,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_exit_inflight);
 	tcase_add_test(tc, test_signals);
 	tcase_add_test(tc, test_maxprocs_shrink);
+	tcase_add_test(tc, test_not_deadlocked);
 	suite_add_tcase(s, tc);
 	return s;
 }
