@@ -483,6 +483,76 @@ START_TEST(test_timer_outlives_run)
 }
 END_TEST
 
+/* ---- timers survive a change of maxprocs -------------------------------------- */
+
+#define RESIZE_SLEEPERS 64
+static _Atomic int resize_woke;
+
+static void resize_sleeper(void *arg)
+{
+	(void)arg;
+	ringo_sleep(20 * MS);
+	atomic_fetch_add(&resize_woke, 1);
+}
+
+static int resize_main(void *arg)
+{
+	(void)arg;
+	int old = ringo_maxprocs(2);
+	for (int round = 0; round < 2; round++) {
+		atomic_store(&resize_woke, 0);
+		for (int i = 0; i < RESIZE_SLEEPERS; i++)
+			GO_OK(ringo_go(resize_sleeper, NULL));
+		ringo_yield();
+		/* Shrink (the timers of P1 move to P0), then grow again. */
+		ringo_maxprocs(round == 0 ? 1 : 2);
+		while (atomic_load(&resize_woke) < RESIZE_SLEEPERS)
+			ringo_yield();
+	}
+	ringo_maxprocs(old);
+	return 0;
+}
+
+START_TEST(test_timers_resize)
+{
+	RUN(resize_main, NULL);
+}
+END_TEST
+
+/* ---- pending timers and the deadlock detector -------------------------------- */
+
+static ringo_chan *late_chan;
+
+static void late_send(void *arg)
+{
+	(void)arg;
+	int v = 1;
+	ringo_chan_send(late_chan, &v);
+}
+
+static int deadlock_timers_main(void *arg)
+{
+	(void)arg;
+	/* Blocked, but an AfterFunc timer will unblock us: not a deadlock. */
+	late_chan = ringo_chan_make(sizeof(int), 0);
+	ringo_timer *tm = ringo_timer_new(20 * MS, late_send, NULL);
+	int v = 0;
+	ck_assert_int_eq(ringo_chan_recv(late_chan, &v), 1);
+	ringo_timer_free(tm);
+	/* A stopped timer does not count: this is a deadlock. */
+	tm = ringo_timer_new(HOUR, NULL, NULL);
+	ck_assert(ringo_timer_stop(tm));
+	ringo_timer_free(tm);
+	ringo_chan_recv(late_chan, &v);
+	return 0;	/* not reached */
+}
+
+START_TEST(test_deadlock_timers)
+{
+	ck_assert_int_eq(ringo_run(deadlock_timers_main, NULL), -EDEADLK);
+}
+END_TEST
+
 static Suite *timer_suite(void)
 {
 	Suite *s = suite_create("timer");
@@ -503,6 +573,8 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, test_million_timers);
 	tcase_add_test(tc, test_select_timeout);
 	tcase_add_test(tc, test_timer_outlives_run);
+	tcase_add_test(tc, test_timers_resize);
+	tcase_add_test(tc, test_deadlock_timers);
 	suite_add_tcase(s, tc);
 	return s;
 }
