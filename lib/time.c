@@ -45,7 +45,24 @@ int64_t ringo_now(void)
 static void sleep_fire(void *arg, uint64_t seq)
 {
 	(void)seq;
-	ringo__ready(arg);
+	struct ringo_g *gp = arg;
+	struct ringo_m *m = ringo__getm();
+	if (m && m->p) {
+		ringo__ready(gp);	/* onto this P's runnext, as Go */
+		return;
+	}
+	/* No P: sysmon runs the timers of a P that is busy in one goroutine.
+	 * ringo__ready would queue the sleeper at the global queue's tail,
+	 * behind everything not yet started; it is due now, so it goes to
+	 * the head, as it would have gone to runnext. */
+	RINGO_ASSERT(atomic_load(&gp->status) == G_WAITING);
+	gp->wait_reason = NULL;
+	/* release: pairs with the acquire of whoever takes it off the queue */
+	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
+	ringo__lock(&ringo__sched.lock);
+	ringo__globrunqputhead(gp);
+	ringo__unlock(&ringo__sched.lock);
+	ringo__wakep();
 }
 
 /* Park's unlock function: arm the timer only now that the G is off its
