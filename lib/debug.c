@@ -201,7 +201,15 @@ int ringo_dump(int fd)
 		return -EPERM;
 	if (fcntl(fd, F_GETFD) < 0)
 		return -EBADF;
+	/* From a goroutine, stop the world first (as Go's runtime.Stack
+	 * does for all goroutines): no G changes state or stack under the
+	 * walk. Other threads get a best-effort dump. */
+	bool stw = ringo__getg() != NULL;
+	if (stw)
+		ringo__stop_the_world();
 	ringo__dump_all(fd, false);
+	if (stw)
+		ringo__start_the_world();
 	return 0;
 }
 

@@ -81,9 +81,6 @@ static struct ringo_g *malg(size_t stack_size, int *err)
 		*err = r;
 		return NULL;
 	}
-#ifdef RINGO_TSAN
-	gp->tsan_fiber = __tsan_create_fiber(0);
-#endif
 	atomic_store(&gp->status, G_DEAD);
 	ringo__allg_add(gp);
 	return gp;
@@ -112,6 +109,12 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 	gp->fn = NULL;
 	gp->arg = NULL;
 	gp->lockedm = NULL;
+#ifdef RINGO_TSAN
+	if (gp->tsan_fiber) {
+		__tsan_destroy_fiber(gp->tsan_fiber);
+		gp->tsan_fiber = NULL;
+	}
+#endif
 	atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
 	if (gp->stack.size != ringo__default_stack_size) {
 		ringo__allg_remove(gp);
