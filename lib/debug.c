@@ -180,9 +180,7 @@ static void dump_g(int fd, struct ringo_g *gp, int64_t now)
 void ringo__dump_all(int fd, bool locked)
 {
 	(void)locked;	/* allg_lock ranks after sched.lock: always safe to take */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	int64_t now = ringo__nanotime();	/* same clock as g->wait_since */
 	ringo__lock(&ringo__sched.allg_lock);
 	/* allg is newest first; print oldest first, like Go. */
 	struct ringo_g *last = ringo__sched.allg;

@@ -22,8 +22,6 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val,
 	return syscall(SYS_futex, addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
 }
 
-int *(*volatile ringo__errno_location)(void) = __errno_location;
-
 int64_t ringo__nanotime(void)
 {
 	struct timespec ts;

@@ -375,6 +375,7 @@ static void mcommoninit(struct ringo_m *m)
 static void minit(struct ringo_m *m)
 {
 	ringo__tls_m = m;
+	m->errno_loc = &errno;
 	m->tid = (pid_t)syscall(SYS_gettid);
 	ringo__stack_thread_init();
 	pthread_attr_t attr;
@@ -594,6 +595,7 @@ int ringo_run(int (*main_fn)(void *), void *arg)
 	struct ringo__sched *s = &ringo__sched;
 	s->run_generation++;
 	s->start_time = ringo__nanotime();
+	atomic_store_explicit(&s->coarse_now, s->start_time, memory_order_relaxed);
 	ringo__debug_parse();
 	ringo__stack_init();
 

@@ -13,6 +13,14 @@
 RINGO_HIDDEN bool ringo__runqputslow(struct ringo_p *p, struct ringo_g *gp,
 				     uint32_t head, uint32_t tail);
 
+/* Only Ps steal, and changing the number of Ps stops the world first: with
+ * one P the owner is the queue's only writer and skips the locked
+ * instructions (every channel hand-off takes runnext twice). */
+static inline bool ringo__runq_unshared(void)
+{
+	return atomic_load_explicit(&ringo__sched.nprocs, memory_order_relaxed) == 1;
+}
+
 static inline bool ringo__runqempty(struct ringo_p *p)
 {
 	/* Read head, tail, runnext, then tail again: a G moving from runnext to
@@ -39,7 +47,9 @@ static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool ne
 {
 	if (next) {
 		struct ringo_g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-		for (;;) {
+		if (ringo__runq_unshared())
+			atomic_store_explicit(&p->runnext, gp, memory_order_release);
+		else for (;;) {
 			/* Thieves CAS runnext too (steal_next), so CAS here. */
 			if (atomic_compare_exchange_weak_explicit(&p->runnext, &old, gp,
 					memory_order_release, memory_order_relaxed))
@@ -70,16 +80,27 @@ static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool ne
  * so a ping-pong pair cannot starve the rest of the queue). Owner only. */
 static inline struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_time)
 {
+	bool unshared = ringo__runq_unshared();
 	struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
 	if (next != NULL &&
-	    atomic_compare_exchange_strong_explicit(&p->runnext, &next, NULL,
-			memory_order_acquire, memory_order_relaxed)) {
+	    (unshared ? (atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed), true)
+		      : atomic_compare_exchange_strong_explicit(&p->runnext, &next, NULL,
+				memory_order_acquire, memory_order_relaxed))) {
 		if (inherit_time)
 			*inherit_time = true;
 		return next;
 	}
 	if (inherit_time)
 		*inherit_time = false;
+	if (unshared) {
+		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+		if (head == atomic_load_explicit(&p->runqtail, memory_order_relaxed))
+			return NULL;
+		struct ringo_g *gp = atomic_load_explicit(&p->runq[head & RINGO_RUNQ_MASK],
+							  memory_order_relaxed);
+		atomic_store_explicit(&p->runqhead, head + 1, memory_order_release);
+		return gp;
+	}
 	for (;;) {
 		uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
 		uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);

@@ -162,7 +162,7 @@ struct ringo_g {
 	void (*fn)(void *);		/* entry function and argument */
 	void *arg;
 	const char *wait_reason;	/* why it is G_WAITING (static string) */
-	int64_t wait_since;		/* ringo__nanotime() when it parked */
+	int64_t wait_since;		/* when it parked (sched.coarse_now) */
 	void *create_pc;		/* return address of the ringo_go call */
 	uint64_t parent_id;		/* goroutine that created it */
 	char *name;			/* ringo_go_with name (jemalloc copy) or NULL */
@@ -260,6 +260,7 @@ struct ringo_m {
 	_Atomic uint32_t signal_pending;/* async preemption: a SIGURG is in flight */
 	uint64_t fastrand;
 	void *tsan_fiber;		/* TSan fiber of g0 */
+	int *errno_loc;			/* this thread's errno (&errno on it) */
 	const void *g0_stack_lo;	/* g0's stack, for ASan switches */
 	size_t g0_stack_size;
 };
@@ -319,6 +320,10 @@ struct ringo__sched {
 	struct ringo_m *m0;
 
 	int64_t start_time;
+	/* sysmon's latest reading of ringo__nanotime(), at most its longest
+	 * sleep (10 ms) old: for stamps that need no precision (how long a
+	 * goroutine has waited, in dumps), without a clock read on hot paths. */
+	_Atomic int64_t coarse_now;
 	uint64_t run_generation;	/* bumped by every ringo_run */
 };
 
@@ -350,13 +355,12 @@ static inline struct ringo_m *ringo__getm(void)
 /* errno across a switch. glibc declares __errno_location() const, so the
  * compiler may keep errno's address in a register across a call that
  * switches goroutines - and threads. After a switch, errno's address must
- * be fetched afresh: through this volatile pointer, which no compiler can
- * fold. (User code has the same hazard; see ringo(7).) */
-RINGO_HIDDEN extern int *(*volatile ringo__errno_location)(void);
-
+ * be fetched afresh: from the M (a fresh %fs-relative load), which keeps
+ * its thread's errno address (m->errno_loc). (User code has the same
+ * hazard; see ringo(7).) */
 static inline void ringo__errno_restore(int e)
 {
-	*ringo__errno_location() = e;
+	*ringo__tls_m->errno_loc = e;
 }
 
 /* The running goroutine, or NULL when called outside one. */

@@ -46,13 +46,6 @@ static inline void set_status(struct ringo_g *gp, uint32_t st)
 	atomic_store_explicit(&gp->status, st, memory_order_release);
 }
 
-static inline int64_t coarse_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Make gp the running G of m on p. */
 static inline void execute_prepare(struct ringo_m *m, struct ringo_p *p,
 				   struct ringo_g *gp, bool inherit_time)
@@ -181,7 +174,7 @@ void ringo__switch_out(struct ringo_m *m, struct ringo_g *gp, int action)
 	struct ringo_g *next = NULL;
 	bool inherit = false;
 
-	gp->saved_errno = errno;
+	gp->saved_errno = *m->errno_loc;
 	if (unlikely(!ringo__stack_canary_ok(&gp->stack)))
 		ringo__stack_overflow_fatal(gp);
 	m->prev = gp;
@@ -220,7 +213,7 @@ void ringo__park(bool (*unlockf)(struct ringo_g *, void *), void *arg,
 	gp->park_unlockf = unlockf;
 	gp->park_arg = arg;
 	gp->wait_reason = reason;
-	gp->wait_since = coarse_now();
+	gp->wait_since = atomic_load_explicit(&ringo__sched.coarse_now, memory_order_relaxed);
 	ringo__switch_out(m, gp, SW_PARK);
 }
 

@@ -216,6 +216,7 @@ static void *sysmon_main(void *arg)
 		if (atomic_load(&sm.stop))
 			break;
 		int64_t now = ringo__nanotime();
+		atomic_store_explicit(&s->coarse_now, now, memory_order_relaxed);
 		int64_t until = INT64_MAX;	/* a neglected timer's deadline */
 		bool busy = false;
 		int acted = 0;

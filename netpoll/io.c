@@ -259,7 +259,7 @@ static intptr_t blocking_poll(void *arg)
 {
 	struct ringo__op *op = arg;
 	struct pollfd pfd = { .fd = op->fd, .events = (short)op->arg };
-	int ms = (int)((op->off + 999999) / 1000000);
+	int ms = op->off < 0 ? -1 : (int)((op->off + 999999) / 1000000);
 	int r = poll(&pfd, 1, ms);
 	return r < 0 ? -errno : r == 0 ? 0 : pfd.revents;
 }
@@ -286,14 +286,18 @@ int ringo_poll(int fd, int events, int64_t timeout_ns)
 		int r = poll(&pfd, 1, 0);
 		return r < 0 ? -errno : r == 0 ? 0 : pfd.revents;
 	}
-	if (!ringo__np_uring() && timeout_ns > 0) {
-		/* epoll fallback: no per-call timers there; a blocking poll
-		 * through the syscall hand-off. */
+	if (!ringo__np_uring()) {
+		/* epoll fallback: no per-call timers there, and descriptors
+		 * outside the epoll set (blocking pipes, terminals) cannot
+		 * park: a blocking poll through the syscall hand-off. */
 		ringo__lock(&pd->lock);
 		err = ringo__fd_check(pd, DIR_NONE);
+		bool parkable = pd->ep_added;
 		ringo__unlock(&pd->lock);
 		if (err)
 			return err;
+		if (parkable && timeout_ns < 0)
+			return (int)ringo__op_run(&op);
 		if (timeout_ns > (int64_t)INT_MAX * 1000000)
 			op.off = (int64_t)INT_MAX * 1000000;
 		return (int)ringo_blocking(blocking_poll, &op);

@@ -693,7 +693,7 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 		if (m && racy_curg(m)) {
 			/* Not counted as done: the kicked thread runs the
 			 * work itself, nothing needs sysmon back soon. */
-			ringo__preempt_m(m);
+			ringo__kick_m(m);	/* also when async preemption is off */
 			np->sm_kick = now;
 		}
 	}

@@ -639,9 +639,38 @@ static int poll_ready(void *arg)
 	return 0;
 }
 
+/* A descriptor ringo did not make and that stays blocking (a pipe, as a
+ * foreign library would hand us): waiting without a timeout must wait,
+ * on either back-end. The writer's delay only makes the wait likely to
+ * be a real one; the result is the same either way. */
+static void *late_writer(void *arg)
+{
+	struct timespec ts = { 0, 20 * 1000000 };
+	nanosleep(&ts, NULL);
+	ck_assert_int_eq(write(*(int *)arg, "w", 1), 1);
+	return NULL;
+}
+
+static int poll_blocking_pipe(void *arg)
+{
+	(void)arg;
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(ringo_poll(p[0], POLLIN, 0), 0);
+	ck_assert_int_eq(ringo_poll(p[0], POLLIN, 5 * 1000000), 0);	/* times out */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, late_writer, &p[1]), 0);
+	ck_assert(ringo_poll(p[0], POLLIN, -1) & POLLIN);
+	pthread_join(t, NULL);
+	close(p[0]);
+	close(p[1]);
+	return 0;
+}
+
 START_TEST(test_poll)
 {
 	RUN(poll_ready, NULL);
+	RUN(poll_blocking_pipe, NULL);
 }
 END_TEST
 
