@@ -39,8 +39,8 @@
 #define REQUIRE_OK(expr) REQUIRE_EQ(expr, 0)
 
 /* Switch to one P, whatever the suite's maxprocs; returns the old value.
- * Used where a test must know that a goroutine it started has parked:
- * with one P, yielding to a new goroutine runs it until it blocks. */
+ * Used where nothing but the test's main goroutine may run once the
+ * goroutines it started have parked (test_wait_parked). */
 static int pin_one_p(void)
 {
 	return ringo_maxprocs(1);
@@ -237,7 +237,7 @@ static int handoff_main(void *arg)
 	for (int round = 0; round < 100; round++) {
 		atomic_store(&hd_got, 0);
 		REQUIRE_OK(ringo_go(hd_receiver, c));
-		ringo_yield();	/* one P: the receiver runs and parks */
+		test_wait_parked("chan receive", 1);
 		int v = 1000 + round;
 		REQUIRE_OK(ringo_chan_send(c, &v));
 		/* The value went to the receiver, not into the buffer. */
@@ -282,7 +282,7 @@ static int full_buffer_main(void *arg)
 		v = 2;
 		REQUIRE_OK(ringo_chan_send(c, &v));
 		REQUIRE_OK(ringo_go(blocked_sender, c));
-		ringo_yield();	/* one P: the sender runs and parks (full) */
+		test_wait_parked("chan send", 1);	/* the buffer is full */
 		REQUIRE_EQ(atomic_load(&bs_done), 0);
 		REQUIRE_EQ(ringo_chan_recv(c, &v), 1);
 		REQUIRE_EQ(v, 1);
@@ -383,12 +383,9 @@ static int close_wakes_main(void *arg)
 		}
 		for (int i = 0; i < WAITERS; i++)
 			REQUIRE_OK(ringo_go(fn, &w));
-		/* Let them park (certain with one P; likely with two - either
-		 * way close must settle every one of them). */
-		while (atomic_load(&w.started) < WAITERS)
-			ringo_yield();
-		for (int i = 0; i < 10; i++)
-			ringo_yield();
+		/* Let every one of them park, then close. */
+		test_wait_parked(fn == blocked_receiver ? "chan receive" : "chan send",
+				 WAITERS);
 		REQUIRE_OK(ringo_chan_close(w.c));
 		for (int i = 0; i < WAITERS; i++) {
 			int r = 1;
@@ -743,7 +740,7 @@ static int free_with_waiter_main(void *arg)
 	ringo_chan *c = ringo_chan_make(sizeof(int), 0);
 	pin_one_p();
 	REQUIRE_OK(ringo_go(parked_forever, c));
-	ringo_yield();	/* one P: the receiver parks */
+	test_wait_parked("chan receive", 1);
 	ringo_chan_unref(c);	/* misuse: fatal in debug builds */
 	return 0;
 }

@@ -76,30 +76,6 @@ static void tcp_pair(int *a, int *b)
 	ck_assert_int_eq(ringo_close(pa.lfd), 0);
 }
 
-/* Is some goroutine parked with this wait reason? (Reads the dump.) */
-static bool someone_waits(const char *reason)
-{
-	int fd = memfd_create("dump", MFD_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ringo_dump(fd);
-	off_t len = lseek(fd, 0, SEEK_END);
-	char *buf = malloc((size_t)len + 1);
-	ck_assert_int_eq(pread(fd, buf, (size_t)len, 0), len);
-	buf[len] = '\0';
-	char pat[64];
-	snprintf(pat, sizeof pat, "[%s", reason);
-	bool found = strstr(buf, pat) != NULL;
-	free(buf);
-	close(fd);
-	return found;
-}
-
-static void wait_until_parked(const char *reason)
-{
-	while (!someone_waits(reason))
-		ringo_yield();
-}
-
 /* The echo server: a goroutine per connection. */
 struct echo_server {
 	int lfd;
@@ -382,8 +358,8 @@ static int close_wakes(void *arg)
 	ringo_waitgroup_add(&blocked_done, 2);
 	GO_OK(ringo_go(blocked_reader, (void *)(intptr_t)a));
 	GO_OK(ringo_go(blocked_writer, (void *)(intptr_t)a));
-	wait_until_parked("IO wait (recv)");
-	wait_until_parked("IO wait (send)");
+	test_wait_parked("IO wait (recv)", 1);
+	test_wait_parked("IO wait (send)", 1);
 	ck_assert_int_eq(ringo_close(a), 0);
 	ringo_waitgroup_wait(&blocked_done);
 	ck_assert_int_eq(atomic_load(&close_read_res), -EBADF);
@@ -817,7 +793,7 @@ static int exit_inflight(void *arg)
 	tcp_pair(&a, &b);
 	for (int i = 0; i < 8; i++)
 		GO_OK(ringo_go(forever_reader, (void *)(intptr_t)a));
-	wait_until_parked("IO wait (recv)");
+	test_wait_parked("IO wait (recv)", 1);
 	return 0;	/* the runtime cancels and reaps the reads before freeing stacks */
 }
 
@@ -917,7 +893,7 @@ static int maxprocs_shrink(void *arg)
 		GO_OK(ringo_go(spin_a_while, NULL));	/* spread the readers over the Ps */
 	}
 	ringo_waitgroup_wait(&shrink_parked);
-	wait_until_parked("IO wait (recv)");
+	test_wait_parked("IO wait (recv)", 1);
 	/* Every P but one goes away with reads in flight on its ring... */
 	ck_assert_int_eq(ringo_maxprocs(1), 2);
 	for (int i = 0; i < SHRINK_READERS; i++)

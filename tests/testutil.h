@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Sanitizer builds exist to find races and memory errors, and are 5-20x
  * slower per goroutine (a TSan fiber costs megabytes): the few tests that
@@ -48,6 +50,38 @@
 		int gr_ = (expr);                                              \
 		ck_assert_msg(gr_ == 0, "%s returned %d", #expr, gr_);         \
 	} while (0)
+
+/* How many goroutines wait with this reason (as ringo_dump(3) shows it,
+ * "chan receive", "IO wait (recv)" ...)? From a goroutine the dump stops
+ * the world, so the answer is exact at that moment. */
+static inline int test_waiting(const char *reason)
+{
+	int fd = memfd_create("dump", MFD_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ringo_dump(fd), 0);
+	off_t len = lseek(fd, 0, SEEK_END);
+	char *buf = malloc((size_t)len + 1);
+	ck_assert_int_eq(pread(fd, buf, (size_t)len, 0), len);
+	buf[len] = '\0';
+	char pat[64];
+	snprintf(pat, sizeof pat, "[%s", reason);
+	size_t plen = strlen(pat);
+	int n = 0;
+	for (const char *s = buf; (s = strstr(s, pat)); s += plen)
+		if (s[plen] == ']' || s[plen] == ',')
+			n++;
+	free(buf);
+	close(fd);
+	return n;
+}
+
+/* Yield until at least n goroutines wait with this reason: how a test
+ * knows that what it started has parked, without sleeping. */
+static inline void test_wait_parked(const char *reason, int n)
+{
+	while (test_waiting(reason) < n)
+		ringo_yield();
+}
 
 static inline int test_maxprocs(void)
 {
