@@ -243,14 +243,17 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 		atomic_store_explicit(&p->ngoroutines,
 			atomic_load_explicit(&p->ngoroutines, memory_order_relaxed) + 1,
 			memory_order_relaxed);
-		ringo__runqput(p, gp, true);
-	} else {
-		/* A thread outside the runtime (or an M without a P). */
-		atomic_fetch_add(&ringo__sched.ngoroutines, 1);
-		ringo__lock(&ringo__sched.lock);
-		ringo__globrunqput(gp);
-		ringo__unlock(&ringo__sched.lock);
+		bool wake = ringo__runqput_ready(p, gp);
+		m->locks--;
+		if (wake)
+			ringo__wakep();
+		return 0;
 	}
+	/* A thread outside the runtime (or an M without a P). */
+	atomic_fetch_add(&ringo__sched.ngoroutines, 1);
+	ringo__lock(&ringo__sched.lock);
+	ringo__globrunqput(gp);
+	ringo__unlock(&ringo__sched.lock);
 	if (m)
 		m->locks--;
 	ringo__wakep();

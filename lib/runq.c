@@ -46,6 +46,23 @@ bool ringo__runqputslow(struct ringo_p *p, struct ringo_g *gp, uint32_t head, ui
 
 /* Grab half of victim's queue into batch (at most RINGO_RUNQ_SIZE/2).
  * With steal_next, runnext may be taken too when the ring is empty. */
+/* A running P's runnext was usually readied by a goroutine about to block,
+ * and its owner will run it within microseconds: stealing it would bounce
+ * a ping-pong pair between Ps. Give the owner 3 µs (Go's grace) and say
+ * whether next is still there. */
+static bool runnext_grace(struct ringo_p *victim, struct ringo_g *next)
+{
+	int64_t until = ringo__nanotime() + 3000;
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (atomic_load_explicit(&victim->runnext, memory_order_relaxed) != next)
+				return false;
+			ringo__cpu_relax();
+		}
+	} while (ringo__nanotime() < until);
+	return true;
+}
+
 static uint32_t runqgrab(struct ringo_p *victim, struct ringo_g **batch, bool steal_next)
 {
 	for (;;) {
@@ -61,6 +78,9 @@ static uint32_t runqgrab(struct ringo_p *victim, struct ringo_g **batch, bool st
 								    memory_order_acquire);
 			if (next == NULL)
 				return 0;
+			if (atomic_load_explicit(&victim->status, memory_order_relaxed) == P_RUNNING &&
+			    !runnext_grace(victim, next))
+				continue;	/* its owner took it */
 			if (atomic_compare_exchange_strong_explicit(&victim->runnext, &next, NULL,
 					memory_order_acq_rel, memory_order_relaxed)) {
 				batch[0] = next;

@@ -43,6 +43,24 @@ static inline uint32_t ringo__runqlen(struct ringo_p *p)
 
 /* Put gp on p's local queue (next: into runnext, kicking the previous
  * runnext to the tail). Called only by p's owner. */
+static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next);
+
+/* Make gp p's runnext, for a goroutine just readied or spawned, and say
+ * whether another P should be woken for it. Not when runnext was empty:
+ * the caller usually blocks right after (a channel hand-off, a spawn then
+ * an accept) and this P runs gp itself, and waking a P for that costs a
+ * system call and a thief bouncing the queue's cache lines between cores.
+ * If the caller keeps running instead, the wake-up comes later: when it
+ * readies another goroutine (the kicked one lands in the ring), or from
+ * sysmon, which wakes an idle P for a queue it sees waiting two rounds in
+ * a row. Owner only. */
+static inline bool ringo__runqput_ready(struct ringo_p *p, struct ringo_g *gp)
+{
+	bool had_next = atomic_load_explicit(&p->runnext, memory_order_relaxed) != NULL;
+	ringo__runqput(p, gp, true);
+	return had_next;
+}
+
 static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next)
 {
 	if (next) {

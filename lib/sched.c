@@ -224,7 +224,8 @@ void ringo__ready(struct ringo_g *gp)
 	set_status(gp, G_RUNNABLE);
 	struct ringo_m *m = ringo__getm();
 	if (m && m->p) {
-		ringo__runqput(m->p, gp, true);
+		if (!ringo__runqput_ready(m->p, gp))
+			return;	/* runs here next, or sysmon wakes a P for it */
 	} else {
 		ringo__lock(&ringo__sched.lock);
 		ringo__globrunqput(gp);

@@ -12,7 +12,9 @@
  *   - runs overdue timers of Ps nobody is looking at (in a system call,
  *     idle with no M, or busy in one goroutine); the callbacks run here,
  *     without a P, and ready their goroutines onto the global queue;
- *   - wakes an idle P when the global run queue has work and no M spins.
+ *   - wakes an idle P when the global run queue has work and no M spins,
+ *     or when goroutines have waited in a busy P's queue for two rounds
+ *     (the wake-up ringo__runqput_ready leaves out).
  *
  * It is not an M: it runs no goroutines, holds no P and is not counted in
  * sched.mcount, so checkdead()'s arithmetic does not see it.
@@ -55,6 +57,7 @@ struct pdata {
 	uint32_t syscalltick;	/* p->syscalltick when last seen */
 	int64_t syscallwhen;	/* when that system call was first seen */
 	bool running;		/* the P was running (or in a syscall) last round */
+	bool queued;		/* it had goroutines queued last round */
 };
 
 static struct {
@@ -122,6 +125,8 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 		uint32_t st = atomic_load_explicit(&p->status, memory_order_acquire);
 		bool was_running = pd->running;
 		pd->running = st == P_RUNNING;
+		if (st != P_RUNNING)
+			pd->queued = false;
 		bool same_g = false;
 
 		if (st == P_RUNNING) {
@@ -144,6 +149,19 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 				if (now - pd->schedwhen >= FORCE_PREEMPT_NS)
 					preemptone(p);
 			}
+			/* Goroutines queued behind the running one for two
+			 * rounds while a P idles: a goroutine readied into
+			 * an empty runnext wakes nobody at once
+			 * (ringo__runqput_ready), this is its wake-up. */
+			bool queued = !ringo__runqempty(p);
+			if (queued && pd->queued &&
+			    atomic_load_explicit(&s->npidle, memory_order_relaxed) > 0 &&
+			    atomic_load_explicit(&s->nmspinning, memory_order_relaxed) == 0) {
+				ringo__wakep();
+				acted++;
+				queued = false;
+			}
+			pd->queued = queued;
 		} else if (st == P_SYSCALL) {
 			uint32_t t = atomic_load_explicit(&p->syscalltick, memory_order_relaxed);
 			if (pd->syscalltick != t || pd->syscallwhen == 0) {
