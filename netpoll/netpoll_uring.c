@@ -513,8 +513,13 @@ static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 		end = deadline;
 	do {
 		for (int i = 0; i < 64; i++) {
-			if (atomic_load_explicit(&np->wake_pending, memory_order_relaxed) ||
-			    cq_waiting(np) > 0)
+			/* A wake-up is consumed here as it is before the
+			 * blocking wait: left set, every later idle spin of
+			 * this P would end at once. */
+			if (atomic_load_explicit(&np->wake_pending, memory_order_relaxed) &&
+			    atomic_exchange(&np->wake_pending, 0))
+				return true;
+			if (cq_waiting(np) > 0)
 				return true;
 			if (taskrun_pending(np)) {
 				/* Run it: its completions land in the CQ. Only
