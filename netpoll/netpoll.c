@@ -168,9 +168,9 @@ int ringo__netpoll_poll_busy(struct ringo_p *p)
 
 void ringo__glist_ready(struct ringo__glist *l, bool to_global)
 {
-	if (!l->n)
+	int n = l->n;
+	if (!n)
 		return;
-	ringo__nio_add(-l->n);
 	struct ringo_m *m = ringo__getm();
 	if (to_global && m && m->p) {
 		/* ringo__ready_list puts them on the caller's P when it has
@@ -182,6 +182,11 @@ void ringo__glist_ready(struct ringo__glist *l, bool to_global)
 	} else {
 		ringo__ready_list(l->head, l->n);
 	}
+	/* Only now: in between, the deadlock detector must see them either
+	 * waiting on I/O or queued. Uncounted first, sysmon (not an M)
+	 * readying a P's completions left a window where every M was idle,
+	 * no queue held them and none waited on I/O: a false deadlock. */
+	ringo__nio_add(-n);
 	l->head = l->tail = NULL;
 	l->n = 0;
 }
