@@ -69,6 +69,30 @@ static inline void ringo__g_stack_bounds(struct ringo_m *m, struct ringo_g *g,
 	}
 }
 
+#ifdef RINGO_TSAN
+/* Block the asynchronous signals (faults stay deliverable) and run the
+ * handlers TSan holds for the current fiber: the pthread_sigmask and
+ * clock_gettime interceptors both process pending signals on return. */
+static inline void tsan_signals_hold(struct ringo_m *m)
+{
+	sigset_t async;
+	sigfillset(&async);
+	sigdelset(&async, SIGSEGV);
+	sigdelset(&async, SIGBUS);
+	sigdelset(&async, SIGFPE);
+	sigdelset(&async, SIGILL);
+	sigdelset(&async, SIGTRAP);
+	pthread_sigmask(SIG_BLOCK, &async, &m->tsan_sigmask);
+	(void)ringo__nanotime();
+}
+
+/* The incoming side of a switch, on the same thread. */
+static inline void tsan_signals_release(void)
+{
+	pthread_sigmask(SIG_SETMASK, &ringo__getm()->tsan_sigmask, NULL);
+}
+#endif
+
 /* Switch from the running context `from` to `to`, both on thread m. When
  * `from` is a goroutine that will never run again, pass dying = true so ASan
  * drops its fake stack. Returns when something switches back to `from`
@@ -87,6 +111,11 @@ static inline void ringo__switch(struct ringo_m *m, struct ringo_g *from,
 	 * (created here, destroyed by gfput): TSan counts fibers as threads
 	 * and dies past 8128 of them, so runnable-but-unstarted and cached
 	 * dead Gs must not hold one. */
+	/* A parking goroutine's fiber may make no intercepted call for a
+	 * long time: run the handlers of signals that landed on it now,
+	 * and let new ones wait in the kernel until the incoming side
+	 * unblocks them (see RINGO_TSAN_WAIT_SLICE_NS). */
+	tsan_signals_hold(m);
 	if (to != &m->g0 && !to->tsan_fiber)
 		to->tsan_fiber = __tsan_create_fiber(0);
 	__tsan_switch_to_fiber(to == &m->g0 ? m->tsan_fiber : to->tsan_fiber, 0);
@@ -97,6 +126,9 @@ static inline void ringo__switch(struct ringo_m *m, struct ringo_g *from,
 #ifdef RINGO_ASAN
 	__sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
 #endif
+#ifdef RINGO_TSAN
+	tsan_signals_release();
+#endif
 }
 
 /* First thing a brand-new goroutine does (ASan wants a finish call on the
@@ -105,6 +137,9 @@ static inline void ringo__switch_started(void)
 {
 #ifdef RINGO_ASAN
 	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+#ifdef RINGO_TSAN
+	tsan_signals_release();
 #endif
 }
 

@@ -75,11 +75,23 @@ void ringo__note_wakeup(ringo__note_t *n)
 	futex(&n->key, FUTEX_WAKE, 1, NULL);
 }
 
+#ifdef RINGO_TSAN
+/* Sliced: see RINGO_TSAN_WAIT_SLICE_NS. */
+void ringo__note_sleep(ringo__note_t *n)
+{
+	while (atomic_load_explicit(&n->key, memory_order_acquire) == 0) {
+		struct timespec ts = { 0, RINGO_TSAN_WAIT_SLICE_NS };
+		futex(&n->key, FUTEX_WAIT, 0, &ts);
+		(void)ringo__nanotime();
+	}
+}
+#else
 void ringo__note_sleep(ringo__note_t *n)
 {
 	while (atomic_load_explicit(&n->key, memory_order_acquire) == 0)
 		futex(&n->key, FUTEX_WAIT, 0, NULL);
 }
+#endif
 
 bool ringo__note_sleep_until(ringo__note_t *n, int64_t abs_ns)
 {
@@ -91,6 +103,10 @@ bool ringo__note_sleep_until(ringo__note_t *n, int64_t abs_ns)
 		int64_t left = abs_ns - ringo__nanotime();
 		if (left <= 0)
 			return false;
+#ifdef RINGO_TSAN
+		if (left > RINGO_TSAN_WAIT_SLICE_NS)
+			left = RINGO_TSAN_WAIT_SLICE_NS;
+#endif
 		struct timespec ts = { left / 1000000000, left % 1000000000 };
 		futex(&n->key, FUTEX_WAIT, 0, &ts);
 	}

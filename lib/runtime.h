@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include "ringo.h"
 #include "config.h"
@@ -87,6 +88,18 @@ RINGO_HIDDEN void ringo__note_sleep(ringo__note_t *n);
 RINGO_HIDDEN bool ringo__note_sleep_until(ringo__note_t *n, int64_t abs_ns);
 
 RINGO_HIDDEN int64_t ringo__nanotime(void);
+
+#ifdef RINGO_TSAN
+/* ThreadSanitizer runs a signal's handler late: at the next intercepted
+ * call made by the fiber the signal landed on (at once only if that fiber
+ * is inside an intercepted blocking call such as epoll_wait). A goroutine
+ * waiting in ringo_signal_notify must still hear of its signal, so:
+ * a switch keeps signals blocked from before the outgoing fiber's last
+ * intercepted call until the incoming side runs (context.h), and a futex
+ * or io_uring_enter wait, which is a raw system call, lasts at most this
+ * long and is followed by an intercepted call (ringo__nanotime). */
+#define RINGO_TSAN_WAIT_SLICE_NS 10000000
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Stacks (stack.c)                                                      */
@@ -260,6 +273,9 @@ struct ringo_m {
 	_Atomic uint32_t signal_pending;/* async preemption: a SIGURG is in flight */
 	uint64_t fastrand;
 	void *tsan_fiber;		/* TSan fiber of g0 */
+#ifdef RINGO_TSAN
+	sigset_t tsan_sigmask;		/* mask to restore after a switch (context.h) */
+#endif
 	int *errno_loc;			/* this thread's errno (&errno on it) */
 	const void *g0_stack_lo;	/* g0's stack, for ASan switches */
 	size_t g0_stack_size;

@@ -568,6 +568,11 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 	struct __kernel_timespec ts;
 	struct io_uring_getevents_arg arg;
 	memset(&arg, 0, sizeof arg);
+#ifdef RINGO_TSAN
+	int64_t slice_end = ringo__nanotime() + RINGO_TSAN_WAIT_SLICE_NS;
+	if (deadline < 0 || deadline > slice_end)
+		deadline = slice_end;
+#endif
 	if (deadline >= 0) {
 		int64_t left = deadline - ringo__nanotime();
 		if (left <= 0)
