@@ -138,12 +138,6 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 				tail = g;
 			n++;
 		}
-		/* A global list this long is the tail of a burst: give the
-		 * stacks' touched pages back (DESIGN.md §5) so the burst's
-		 * peak memory is not pinned. Steady spawning never gets here. */
-		if (ringo__sched.gfree_count >= GFREE_TRIM_THRESHOLD)
-			for (struct ringo_g *g = head; g; g = g == tail ? NULL : g->schedlink)
-				ringo__stack_trim(&g->stack);
 		ringo__lock(&ringo__sched.gfree_lock);
 		tail->schedlink = ringo__sched.gfree;
 		ringo__sched.gfree = head;
@@ -152,20 +146,69 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 	}
 }
 
+/*
+ * A global list of more than GFREE_TRIM_THRESHOLD warm dead Gs is the tail
+ * of a burst: give their stacks' touched pages back (DESIGN.md §5) so the
+ * burst's peak memory is not pinned. sysmon does it, a batch per round,
+ * from the list's head (the most recently freed; a burst's own reuse takes
+ * from there too, but trimming the other end would need a walk). Not at
+ * exit: an madvise per stack costs microseconds there, and a burst of
+ * wake-ups fell behind its deadlines paying it.
+ */
+int ringo__gfree_trim(int max)
+{
+	struct ringo__sched *s = &ringo__sched;
+	if (s->gfree_count <= GFREE_TRIM_THRESHOLD)	/* racy peek, as gfget's */
+		return 0;
+	ringo__lock(&s->gfree_lock);
+	struct ringo_g *head = NULL, *tail = NULL;
+	int n = 0;
+	while (n < max && s->gfree_count > GFREE_TRIM_THRESHOLD) {
+		struct ringo_g *g = s->gfree;
+		s->gfree = g->schedlink;
+		s->gfree_count--;
+		g->schedlink = head;
+		head = g;
+		if (!tail)
+			tail = g;
+		n++;
+	}
+	ringo__unlock(&s->gfree_lock);
+	if (!n)
+		return 0;
+	/* Off the list, these are ours alone: trim without the lock. */
+	for (struct ringo_g *g = head; g; g = g->schedlink)
+		ringo__stack_trim(&g->stack);
+	ringo__lock(&s->gfree_lock);
+	tail->schedlink = s->gfree_cold;
+	s->gfree_cold = head;
+	s->gfree_cold_count += n;
+	ringo__unlock(&s->gfree_lock);
+	return n;
+}
+
 /* A dead G with a default stack from p's list, refilled from the global. */
 static struct ringo_g *gfget(struct ringo_p *p)
 {
-	if (!p->gfree && ringo__sched.gfree_count > 0) {
-		ringo__lock(&ringo__sched.gfree_lock);
-		while (p->gfree_count < RINGO_GFREE_LOCAL_MAX / 2 && ringo__sched.gfree) {
-			struct ringo_g *g = ringo__sched.gfree;
-			ringo__sched.gfree = g->schedlink;
-			ringo__sched.gfree_count--;
+	if (!p->gfree && (ringo__sched.gfree_count > 0 || ringo__sched.gfree_cold_count > 0)) {
+		struct ringo__sched *s = &ringo__sched;
+		ringo__lock(&s->gfree_lock);
+		while (p->gfree_count < RINGO_GFREE_LOCAL_MAX / 2 && (s->gfree || s->gfree_cold)) {
+			struct ringo_g *g;
+			if (s->gfree) {		/* warm first: no page faults */
+				g = s->gfree;
+				s->gfree = g->schedlink;
+				s->gfree_count--;
+			} else {
+				g = s->gfree_cold;
+				s->gfree_cold = g->schedlink;
+				s->gfree_cold_count--;
+			}
 			g->schedlink = p->gfree;
 			p->gfree = g;
 			p->gfree_count++;
 		}
-		ringo__unlock(&ringo__sched.gfree_lock);
+		ringo__unlock(&s->gfree_lock);
 	}
 	struct ringo_g *gp = p->gfree;
 	if (gp) {

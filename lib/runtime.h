@@ -314,10 +314,13 @@ struct ringo__sched {
 	ringo__lock_t allg_lock;
 	struct ringo_g *allg;		/* [allg_lock] */
 
-	/* Dead Gs with default stacks [gfree_lock]. */
+	/* Dead Gs with default stacks [gfree_lock]: warm ones (their stack
+	 * pages still mapped in), and cold ones sysmon has trimmed. */
 	ringo__lock_t gfree_lock;
 	struct ringo_g *gfree;
 	int32_t gfree_count;
+	struct ringo_g *gfree_cold;
+	int32_t gfree_cold_count;
 
 	/* Stop the world [lock]. */
 	_Atomic bool gcwaiting;
@@ -538,6 +541,10 @@ RINGO_HIDDEN bool ringo__preempt_async_on(void);
 RINGO_HIDDEN void ringo__dump_all(int fd, bool locked);
 RINGO_HIDDEN void ringo__schedtrace(bool detail);
 RINGO_HIDDEN const char *ringo__gstatus_name(uint32_t st);
+
+/* sysmon: trim up to max warm dead Gs' stacks beyond the warm reserve
+ * (proc.c). Returns how many. */
+RINGO_HIDDEN int ringo__gfree_trim(int max);
 
 /* allg list (proc.c) */
 RINGO_HIDDEN void ringo__allg_add(struct ringo_g *gp);

@@ -48,6 +48,7 @@
 #define FORCE_PREEMPT_NS 10000000	/* Go's forcePreemptNS: the time slice */
 #define SYSCALL_RETAKE_NS 10000000	/* retake even with idle Ms after this */
 #define TIMER_BACKSTOP_NS 1000000	/* run anyone's timers this overdue */
+#define TRIM_BATCH 256			/* dead Gs' stacks trimmed per round */
 #define MAXPROCS 1024
 
 /* What sysmon remembers of each P between rounds (sysmon thread only). */
@@ -228,6 +229,7 @@ static void *sysmon_main(void *arg)
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	int64_t delay = SYSMON_MIN_US * 1000LL;
 	int idle = 0;
+	int32_t last_gfree = 0;
 	int64_t last = ringo__nanotime();
 	for (;;) {
 		ringo__note_clear(&sm.note);
@@ -245,6 +247,11 @@ static void *sysmon_main(void *arg)
 			/* Work queued globally and nobody looking for it. */
 			if (atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0)
 				ringo__wakep();
+			/* Dead Gs piling up and nobody reusing them: a burst
+			 * is over, give its stacks' pages back. */
+			if (s->gfree_count >= last_gfree)	/* racy peeks */
+				ringo__gfree_trim(TRIM_BATCH);
+			last_gfree = s->gfree_count;
 		}
 		last = now;
 

@@ -363,6 +363,69 @@ START_TEST(many_goroutines_mprotect)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* A burst's stack pages go back to the kernel                            */
+
+#define BURST 6000		/* under TSan's 8128 fibers */
+#define BURST_TOUCH (64 * KIB)	/* stack each goroutine of the burst dirties */
+#define WARM_KEPT 4096		/* dead Gs the runtime keeps warm (proc.c) */
+
+static _Atomic int burst_started, burst_finished;
+static _Atomic bool burst_release;
+
+static void burst_user(void *arg)
+{
+	volatile char deep[BURST_TOUCH];
+
+	(void)arg;
+	for (size_t i = 0; i < sizeof deep; i += 512)
+		deep[i] = (char)i;
+	atomic_fetch_add(&burst_started, 1);
+	while (!atomic_load(&burst_release))
+		ringo_yield();
+	atomic_fetch_add(&burst_finished, (int)(deep[512] == (char)512));
+}
+
+static long rss_bytes(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%ld %ld", &pages, &resident), 2);
+	fclose(f);
+	return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int burst_main(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < BURST; i++)
+		GO_OK(ringo_go(burst_user, NULL));
+	while (atomic_load(&burst_started) < BURST)
+		ringo_yield();
+	atomic_store(&burst_release, true);
+	while (atomic_load(&burst_finished) < BURST)
+		ringo_yield();
+	/* The dead goroutines' stacks beyond the warm reserve lose what they
+	 * touched below their warm top: sysmon trims them once nobody reuses
+	 * them. Half of that is plenty to tell trimming from none. */
+	long dead = rss_bytes();
+	long expect = (long)(BURST - WARM_KEPT) * (BURST_TOUCH - 16 * KIB) / 2;
+	while (dead - rss_bytes() < expect)
+		ringo_sleep(10 * 1000000LL);	/* bounded by the test's timeout */
+	return 0;
+}
+
+START_TEST(burst_pages_returned)
+{
+	atomic_store(&burst_started, 0);
+	atomic_store(&burst_finished, 0);
+	atomic_store(&burst_release, false);
+	RUN(burst_main, NULL);
+	ck_assert_int_eq(atomic_load(&burst_finished), BURST);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Stack sizes                                                            */
 
 static _Atomic bool big_done;
@@ -456,6 +519,11 @@ static Suite *stack_suite(void)
 	tcase_set_timeout(tc, 240);	/* 200k+ page faults, slow in some VMs */
 	tcase_add_test(tc, many_goroutines_default_guard);
 	tcase_add_test(tc, many_goroutines_mprotect);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("trim");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, burst_pages_returned);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sizes");
