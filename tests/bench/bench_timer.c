@@ -95,9 +95,14 @@ static void *waker(void *arg)
 		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
 		struct timespec ts = { 0, (long)(MS + r % (19 * MS)) };
 		nanosleep(&ts, NULL);
-		int64_t now = ringo_now();
-		while (ringo_chan_try_send(wake_chan, &now) == -EAGAIN)
-			sched_yield();	/* the receiver has not taken the last one yet */
+		/* The clock is read at the attempt that succeeds: while the
+		 * receiver has not taken the last one yet, it is not waiting
+		 * and nothing is ready (the first attempt's time would add
+		 * the previous sample's wait to this one). */
+		int64_t now;
+		do
+			now = ringo_now();
+		while (ringo_chan_try_send(wake_chan, &now) == -EAGAIN && sched_yield() == 0);
 	}
 	return NULL;
 }
