@@ -99,6 +99,26 @@ static void gfree_final(struct ringo_g *gp)
 	ringo__free(gp, sizeof *gp);
 }
 
+/* Unlink up to n Gs from the front of a free list into [*head, *tail]
+ * (reversed, linked by schedlink). Returns how many. */
+static int32_t gfree_take(struct ringo_g **list, int32_t *count, int32_t n,
+			  struct ringo_g **head, struct ringo_g **tail)
+{
+	int32_t taken = 0;
+	*head = *tail = NULL;
+	while (taken < n && *list) {
+		struct ringo_g *g = *list;
+		*list = g->schedlink;
+		g->schedlink = *head;
+		*head = g;
+		if (!*tail)
+			*tail = g;
+		taken++;
+	}
+	*count -= taken;
+	return taken;
+}
+
 /* Put a dead G on p's free list (called by finish_switch, off its stack). */
 void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 {
@@ -126,18 +146,9 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 	if (++p->gfree_count >= RINGO_GFREE_LOCAL_MAX) {
 		/* Move half to the global list, for Ps that spawn more than
 		 * they reap. */
-		struct ringo_g *head = NULL, *tail = NULL;
-		int32_t n = 0;
-		while (p->gfree_count > RINGO_GFREE_LOCAL_MAX / 2) {
-			struct ringo_g *g = p->gfree;
-			p->gfree = g->schedlink;
-			p->gfree_count--;
-			g->schedlink = head;
-			head = g;
-			if (!tail)
-				tail = g;
-			n++;
-		}
+		struct ringo_g *head, *tail;
+		int32_t n = gfree_take(&p->gfree, &p->gfree_count,
+				       p->gfree_count - RINGO_GFREE_LOCAL_MAX / 2, &head, &tail);
 		ringo__lock(&ringo__sched.gfree_lock);
 		tail->schedlink = ringo__sched.gfree;
 		ringo__sched.gfree = head;
@@ -161,18 +172,10 @@ int ringo__gfree_trim(int max)
 	if (s->gfree_count <= GFREE_TRIM_THRESHOLD)	/* racy peek, as gfget's */
 		return 0;
 	ringo__lock(&s->gfree_lock);
-	struct ringo_g *head = NULL, *tail = NULL;
-	int n = 0;
-	while (n < max && s->gfree_count > GFREE_TRIM_THRESHOLD) {
-		struct ringo_g *g = s->gfree;
-		s->gfree = g->schedlink;
-		s->gfree_count--;
-		g->schedlink = head;
-		head = g;
-		if (!tail)
-			tail = g;
-		n++;
-	}
+	struct ringo_g *head, *tail;
+	int32_t excess = s->gfree_count - GFREE_TRIM_THRESHOLD;
+	int32_t n = gfree_take(&s->gfree, &s->gfree_count, excess < max ? excess : max,
+			       &head, &tail);
 	ringo__unlock(&s->gfree_lock);
 	if (!n)
 		return 0;
