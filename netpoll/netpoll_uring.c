@@ -506,6 +506,17 @@ static inline bool taskrun_pending(struct ringo__netpoll *np)
  * blocks lets its vCPU halt, and waking it costs tens of µs - more than
  * the round trip. Returns true when the caller should not block. */
 #define IDLE_SPIN_NS 20000
+/* Consume a pending wake-up (ringo__uring_wake). The idle spin and the
+ * blocking wait both take it here: one left set would end every later
+ * idle wait of this P at once. Loading first keeps the spin off the
+ * line's exclusive state until there is something to take; seq_cst (a
+ * plain load on x86) because the blocking wait's store to sleeper must
+ * come before it. */
+static bool take_wake(struct ringo__netpoll *np)
+{
+	return atomic_load(&np->wake_pending) && atomic_exchange(&np->wake_pending, 0);
+}
+
 static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 {
 	int64_t end = ringo__nanotime() + IDLE_SPIN_NS;
@@ -513,11 +524,7 @@ static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 		end = deadline;
 	do {
 		for (int i = 0; i < 64; i++) {
-			/* A wake-up is consumed here as it is before the
-			 * blocking wait: left set, every later idle spin of
-			 * this P would end at once. */
-			if (atomic_load_explicit(&np->wake_pending, memory_order_relaxed) &&
-			    atomic_exchange(&np->wake_pending, 0))
+			if (take_wake(np))
 				return true;
 			if (cq_waiting(np) > 0)
 				return true;
@@ -581,13 +588,13 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		ts.tv_nsec = left % 1000000000;
 		arg.ts = (uint64_t)(uintptr_t)&ts;
 	}
-	/* seq_cst store then exchange: pairs with the waker's store to
+	/* seq_cst store then load (take_wake): pairs with the waker's store to
 	 * wake_pending then load of sleeper (ringo__uring_wake). */
 	struct ringo_m *me = ringo__getm();
 	wait_old_sleeper(np);
 	atomic_store(&np->rung, 0);
 	atomic_store(&np->sleeper, me);
-	if (!atomic_exchange(&np->wake_pending, 0)) {
+	if (!take_wake(np)) {
 		/* Returns when a CQE is in the ring (a completion or the
 		 * doorbell), at the deadline, or on a signal. Completions of
 		 * operations this thread submitted on other rings run here as
