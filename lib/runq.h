@@ -42,26 +42,9 @@ static inline uint32_t ringo__runqlen(struct ringo_p *p)
 }
 
 /* Put gp on p's local queue (next: into runnext, kicking the previous
- * runnext to the tail). Called only by p's owner. */
-static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next);
-
-/* Make gp p's runnext, for a goroutine just readied or spawned, and say
- * whether another P should be woken for it. Not when runnext was empty:
- * the caller usually blocks right after (a channel hand-off, a spawn then
- * an accept) and this P runs gp itself, and waking a P for that costs a
- * system call and a thief bouncing the queue's cache lines between cores.
- * If the caller keeps running instead, the wake-up comes later: when it
- * readies another goroutine (the kicked one lands in the ring), or from
- * sysmon, which wakes an idle P for a queue it sees waiting two rounds in
- * a row. Owner only. */
-static inline bool ringo__runqput_ready(struct ringo_p *p, struct ringo_g *gp)
-{
-	bool had_next = atomic_load_explicit(&p->runnext, memory_order_relaxed) != NULL;
-	ringo__runqput(p, gp, true);
-	return had_next;
-}
-
-static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next)
+ * runnext to the tail). Returns whether the ring gained a goroutine (not
+ * when gp went into an empty runnext). Called only by p's owner. */
+static inline bool ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool next)
 {
 	if (next) {
 		struct ringo_g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
@@ -74,7 +57,7 @@ static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool ne
 				break;
 		}
 		if (old == NULL)
-			return;
+			return false;
 		gp = old;	/* kick the old runnext to the tail */
 	}
 	for (;;) {
@@ -86,11 +69,43 @@ static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool ne
 			atomic_store_explicit(&p->runq[tail & RINGO_RUNQ_MASK], gp, memory_order_relaxed);
 			/* release: makes the slot visible to consumers */
 			atomic_store_explicit(&p->runqtail, tail + 1, memory_order_release);
-			return;
+			return true;
 		}
 		if (ringo__runqputslow(p, gp, head, tail))
-			return;
+			return true;
 	}
+}
+
+/* Make gp p's runnext, for a goroutine just readied or spawned, and say
+ * whether another P should be woken for it. Not when runnext was empty:
+ * the caller usually blocks right after (a channel hand-off, a spawn then
+ * an accept) and this P runs gp itself, and waking a P for that costs a
+ * system call and a thief bouncing the queue's cache lines between cores.
+ * If the caller keeps running instead, the wake-up comes later: when it
+ * readies another goroutine (the kicked one lands in the ring), or from
+ * sysmon, which wakes an idle P for a queue it sees waiting two rounds in
+ * a row. Owner only. */
+static inline bool ringo__runqput_ready(struct ringo_p *p, struct ringo_g *gp)
+{
+	return ringo__runqput(p, gp, true);
+}
+
+/* Take runnext if it holds a G: a plain store when the owner is the
+ * queue's only user, else a CAS against thieves. */
+static inline struct ringo_g *runnext_take(struct ringo_p *p, bool unshared)
+{
+	struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	if (next == NULL)
+		return NULL;
+	if (unshared) {
+		atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+		return next;
+	}
+	/* acquire: pairs with the release of whoever put it there */
+	if (atomic_compare_exchange_strong_explicit(&p->runnext, &next, NULL,
+			memory_order_acquire, memory_order_relaxed))
+		return next;
+	return NULL;	/* a thief took it */
 }
 
 /* Take a G from p's local queue: runnext first. *inherit_time is set when
@@ -99,11 +114,8 @@ static inline void ringo__runqput(struct ringo_p *p, struct ringo_g *gp, bool ne
 static inline struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_time)
 {
 	bool unshared = ringo__runq_unshared();
-	struct ringo_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-	if (next != NULL &&
-	    (unshared ? (atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed), true)
-		      : atomic_compare_exchange_strong_explicit(&p->runnext, &next, NULL,
-				memory_order_acquire, memory_order_relaxed))) {
+	struct ringo_g *next = runnext_take(p, unshared);
+	if (next) {
 		if (inherit_time)
 			*inherit_time = true;
 		return next;
