@@ -29,13 +29,26 @@ static int lfd;
 static ringo_waitgroup echoed, closed;
 static _Atomic int client_bad;
 
+/* The first client failure, for the report: which step, what it returned. */
+static void client_failed(const char *step, long r)
+{
+	if (atomic_fetch_add(&client_bad, 1) == 0)
+		fprintf(stderr, "client: %s returned %ld (%s)\n", step, r,
+			r < 0 ? strerror((int)-r) : "short or wrong byte");
+}
+
 static void client(void *arg)
 {
 	(void)arg;
 	int fd = ringo_dial("tcp", addr);
 	char c = 'x';
-	if (fd < 0 || ringo_write(fd, &c, 1) != 1 || ringo_read(fd, &c, 1) != 1 || c != 'x')
-		atomic_fetch_add(&client_bad, 1);
+	long r;
+	if (fd < 0)
+		client_failed("dial", fd);
+	else if ((r = ringo_write(fd, &c, 1)) != 1)
+		client_failed("write", r);
+	else if ((r = ringo_read(fd, &c, 1)) != 1 || c != 'x')
+		client_failed("read", r);
 	/* A barrier: nobody closes before everybody has echoed. */
 	ringo_waitgroup_done(&echoed);
 	ringo_waitgroup_wait(&echoed);
