@@ -107,15 +107,15 @@ static inline void ringo__switch(struct ringo_m *m, struct ringo_g *from,
 	__sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake_stack, lo, size);
 #endif
 #ifdef RINGO_TSAN
-	/* A goroutine's TSan fiber lives only while it runs or is parked
-	 * (created here, destroyed by gfput): TSan counts fibers as threads
-	 * and dies past 8128 of them, so runnable-but-unstarted and cached
-	 * dead Gs must not hold one. */
 	/* A parking goroutine's fiber may make no intercepted call for a
 	 * long time: run the handlers of signals that landed on it now,
 	 * and let new ones wait in the kernel until the incoming side
 	 * unblocks them (see RINGO_TSAN_WAIT_SLICE_NS). */
 	tsan_signals_hold(m);
+	/* A goroutine's TSan fiber lives only while it runs or is parked
+	 * (created here, destroyed by gfput): TSan counts fibers as threads
+	 * and dies past 8128 of them, so runnable-but-unstarted and cached
+	 * dead Gs must not hold one. */
 	if (to != &m->g0 && !to->tsan_fiber)
 		to->tsan_fiber = __tsan_create_fiber(0);
 	__tsan_switch_to_fiber(to == &m->g0 ? m->tsan_fiber : to->tsan_fiber, 0);

@@ -75,23 +75,16 @@ void ringo__note_wakeup(ringo__note_t *n)
 	futex(&n->key, FUTEX_WAKE, 1, NULL);
 }
 
+void ringo__note_sleep(ringo__note_t *n)
+{
 #ifdef RINGO_TSAN
-/* Sliced: see RINGO_TSAN_WAIT_SLICE_NS. */
-void ringo__note_sleep(ringo__note_t *n)
-{
-	while (atomic_load_explicit(&n->key, memory_order_acquire) == 0) {
-		struct timespec ts = { 0, RINGO_TSAN_WAIT_SLICE_NS };
-		futex(&n->key, FUTEX_WAIT, 0, &ts);
-		(void)ringo__nanotime();
-	}
-}
+	/* The timed loop slices its waits (RINGO_TSAN_WAIT_SLICE_NS). */
+	ringo__note_sleep_until(n, INT64_MAX);
 #else
-void ringo__note_sleep(ringo__note_t *n)
-{
 	while (atomic_load_explicit(&n->key, memory_order_acquire) == 0)
 		futex(&n->key, FUTEX_WAIT, 0, NULL);
-}
 #endif
+}
 
 bool ringo__note_sleep_until(ringo__note_t *n, int64_t abs_ns)
 {
