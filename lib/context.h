@@ -20,40 +20,98 @@
 #endif
 
 /* Assembly, context_<arch>.S */
-RINGO_HIDDEN void ringo__ctx_switch(void **save_sp, void *new_sp);
 RINGO_HIDDEN void ringo__ctx_trampoline(void);
 
-/* Prepare a fresh context on [lo, lo+size) that calls fn(arg) when first
- * switched to. fn must never return. Returns the context's stack pointer. */
-static inline void *ringo__ctx_make(char *lo, size_t size, void (*fn)(void *), void *arg)
+/* The first function of every goroutine (proc.c). Never returns. */
+RINGO_HIDDEN void ringo__g_entry(void *arg);
+
+#if defined(__x86_64__)
+/*
+ * Prepare a fresh context on [lo, lo+size) that calls ringo__g_entry(arg)
+ * when first switched to. The trampoline finds arg in rbp. Nothing is
+ * written to the stack: a dead goroutine's stack is reused by whichever P
+ * spawns next, and a write here would pull its top line away from the P
+ * that will run it.
+ */
+static inline void ringo__ctx_make(struct ringo__ctx *c, char *lo, size_t size, void *arg)
 {
 	uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
-#if defined(__x86_64__)
-	/* After the 6 pops and ret, rsp = top - 16: 16-byte aligned at the
-	 * trampoline's call, as the ABI requires. See context_x86_64.S. */
-	uint64_t *sp = (uint64_t *)(top - 16 - 64);
-	sp[0] = 0x1f80 | ((uint64_t)0x037f << 32);	/* MXCSR default, x87 CW default */
-	sp[1] = 0;					/* r15 */
-	sp[2] = 0;					/* r14 */
-	sp[3] = (uint64_t)(uintptr_t)arg;		/* r13 */
-	sp[4] = (uint64_t)(uintptr_t)fn;		/* r12 */
-	sp[5] = 0;					/* rbx */
-	sp[6] = 0;					/* rbp */
-	sp[7] = (uint64_t)(uintptr_t)ringo__ctx_trampoline;
-	sp[8] = 0;					/* fake return address for unwinders */
-	return sp;
+	c->sp = (void *)(top - 16);	/* 16-byte aligned at the trampoline's call */
+	c->pc = (void *)ringo__ctx_trampoline;
+	c->fp = arg;
+	c->mxcsr = 0x1f80;		/* the ABI's defaults */
+	c->fpcw = 0x037f;
+}
+
+/*
+ * Save the running context in *from and resume *to. Only rsp, rbp and the
+ * resume address are saved by hand: every other register is declared
+ * clobbered, so the compiler keeps nothing live in one across the switch
+ * and the caller's own prologue is the only save of callee-saved
+ * registers. MXCSR and the x87 control word are saved always and loaded
+ * only when they differ (a load costs tens of cycles; they almost never
+ * differ). Nothing touches the stack, so the red zone is safe.
+ */
+static inline __attribute__((always_inline)) void
+ringo__ctx_switch(struct ringo__ctx *from, struct ringo__ctx *to)
+{
+	__asm__ volatile(
+		"leaq	.Lringo_resume%=(%%rip), %%rax\n\t"
+		"movq	%%rax, 8(%[from])\n\t"
+		"movq	%%rsp, 0(%[from])\n\t"
+		"movq	%%rbp, 16(%[from])\n\t"
+		"stmxcsr 24(%[from])\n\t"
+		"fnstcw	28(%[from])\n\t"
+		"movl	24(%[from]), %%eax\n\t"
+		"cmpl	24(%[to]), %%eax\n\t"
+		"jne	.Lringo_fpload%=\n\t"
+		"movzwl	28(%[from]), %%eax\n\t"
+		"cmpw	28(%[to]), %%ax\n\t"
+		"jne	.Lringo_fpload%=\n"
+		".Lringo_jump%=:\n\t"
+		"movq	0(%[to]), %%rsp\n\t"
+		"movq	16(%[to]), %%rbp\n\t"
+		"jmpq	*8(%[to])\n"
+		".Lringo_fpload%=:\n\t"
+		"ldmxcsr 24(%[to])\n\t"
+		"fldcw	28(%[to])\n\t"
+		"jmp	.Lringo_jump%=\n"
+		".Lringo_resume%=:"
+		: [from] "+D"(from), [to] "+S"(to)
+		:
+		: "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11",
+		  "r12", "r13", "r14", "r15", "memory", "cc",
+		  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+		  "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+}
+_Static_assert(__builtin_offsetof(struct ringo__ctx, pc) == 8 &&
+	       __builtin_offsetof(struct ringo__ctx, fp) == 16 &&
+	       __builtin_offsetof(struct ringo__ctx, mxcsr) == 24 &&
+	       __builtin_offsetof(struct ringo__ctx, fpcw) == 28,
+	       "ringo__ctx_switch's offsets");
 #elif defined(__aarch64__)
+RINGO_HIDDEN void ringo__ctx_switch_sp(void **save_sp, void *new_sp);
+
+static inline void ringo__ctx_make(struct ringo__ctx *c, char *lo, size_t size, void *arg)
+{
+	uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
 	uint64_t *sp = (uint64_t *)(top - 176);
 	for (int i = 0; i < 22; i++)
 		sp[i] = 0;
-	sp[0] = (uint64_t)(uintptr_t)fn;		/* x19 */
+	sp[0] = (uint64_t)(uintptr_t)ringo__g_entry;	/* x19 */
 	sp[1] = (uint64_t)(uintptr_t)arg;		/* x20 */
 	sp[11] = (uint64_t)(uintptr_t)ringo__ctx_trampoline; /* x30 */
-	return sp;
+	c->sp = sp;
+}
+
+static inline void ringo__ctx_switch(struct ringo__ctx *from, struct ringo__ctx *to)
+{
+	ringo__ctx_switch_sp(&from->sp, to->sp);
+}
 #else
 #error "ringo: no context switch for this architecture (x86_64 and aarch64 only)"
 #endif
-}
 
 /* Stack bounds of g for the sanitizer: a goroutine's own stack, or the
  * thread stack for g0. */
@@ -122,7 +180,7 @@ static inline void ringo__switch(struct ringo_m *m, struct ringo_g *from,
 #endif
 	(void)m;
 	(void)dying;
-	ringo__ctx_switch(&from->sp, to->sp);
+	ringo__ctx_switch(&from->ctx, &to->ctx);
 #ifdef RINGO_ASAN
 	__sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
 #endif

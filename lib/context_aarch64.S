@@ -7,12 +7,12 @@
  */
 	.text
 
-/* void ringo__ctx_switch(void **save_sp, void *new_sp) */
-	.globl	ringo__ctx_switch
-	.hidden	ringo__ctx_switch
-	.type	ringo__ctx_switch, %function
+/* void ringo__ctx_switch_sp(void **save_sp, void *new_sp) */
+	.globl	ringo__ctx_switch_sp
+	.hidden	ringo__ctx_switch_sp
+	.type	ringo__ctx_switch_sp, %function
 	.p2align 4
-ringo__ctx_switch:
+ringo__ctx_switch_sp:
 	sub	sp, sp, #176
 	stp	x19, x20, [sp, #0]
 	stp	x21, x22, [sp, #16]
@@ -43,7 +43,7 @@ ringo__ctx_switch:
 	msr	fpcr, x9
 	add	sp, sp, #176
 	ret
-	.size	ringo__ctx_switch, .-ringo__ctx_switch
+	.size	ringo__ctx_switch_sp, .-ringo__ctx_switch_sp
 
 /* Entry of a new goroutine: function in x19, argument in x20. */
 	.globl	ringo__ctx_trampoline

@@ -117,14 +117,15 @@ static void print_pc(int fd, const char *prefix, void *pc)
 static void backtrace_g(int fd, struct ringo_g *gp)
 {
 	const char *lo = gp->stack.lo, *hi = gp->stack.lo + gp->stack.size;
-	const char *sp = gp->sp;
+	const char *sp = gp->ctx.sp;
 	if (!sp || sp < lo || sp >= hi)
 		return;
 #if defined(__x86_64__)
-	/* See context_x86_64.S: rbp at sp+48, return address at sp+56. */
-	void *const *fp = *(void *const *const *)(sp + 48);
-	void *pc = *(void *const *)(sp + 56);
+	/* See ringo__ctx_switch in context.h. */
+	void *const *fp = gp->ctx.fp;
+	void *pc = gp->ctx.pc;
 #elif defined(__aarch64__)
+	/* See context_aarch64.S: x29 at sp+80, x30 at sp+88. */
 	void *const *fp = *(void *const *const *)(sp + 80);
 	void *pc = *(void *const *)(sp + 88);
 #endif

@@ -65,7 +65,6 @@ void ringo__allg_remove(struct ringo_g *gp)
 /* ------------------------------------------------------------------ */
 /* G allocation and the free caches                                       */
 
-static void g_entry(void *arg);
 
 /* A brand-new G with a stack of the given size. */
 static struct ringo_g *malg(size_t stack_size, int *err)
@@ -280,7 +279,7 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->preempt = false;
 	gp->saved_errno = 0;
 	gp->wait_reason = NULL;
-	gp->sp = ringo__ctx_make(gp->stack.lo, gp->stack.size, g_entry, gp);
+	ringo__ctx_make(&gp->ctx, gp->stack.lo, gp->stack.size, gp);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
 	if (out)
 		*out = gp;
@@ -332,7 +331,7 @@ int ringo_go_with(const struct ringo_go_attr *attr, void (*fn)(void *), void *ar
 }
 
 /* The first frame of every goroutine (see ringo__ctx_make). */
-static void g_entry(void *arg)
+void ringo__g_entry(void *arg)
 {
 	struct ringo_g *gp = arg;
 	ringo__switch_started();

@@ -163,8 +163,22 @@ struct ringo_m;
 struct ringo_p;
 struct ringo__sudog;
 
+/* A switched-out context (context.h). On x86_64 the switch is inline
+ * assembly that declares every other register clobbered, so the compiler
+ * saves only what is live, once; the frame pointer, the resume address and
+ * the FP control words are kept here. */
+struct ringo__ctx {
+	void *sp;			/* stack pointer */
+#if defined(__x86_64__)
+	void *pc;			/* where it resumes */
+	void *fp;			/* rbp (cannot be an asm clobber) */
+	uint32_t mxcsr;			/* SSE control and status */
+	uint16_t fpcw;			/* x87 control word */
+#endif
+};
+
 struct ringo_g {
-	void *sp;			/* saved stack pointer while switched out [owner] */
+	struct ringo__ctx ctx;		/* saved context while switched out [owner] */
 	struct ringo__stack stack;	/* [owner] */
 	struct ringo_m *m;		/* M running it, or NULL [owner] */
 	struct ringo_g *schedlink;	/* run/free queue link [queue owner] */
@@ -174,12 +188,12 @@ struct ringo_g {
 	uint64_t id;			/* unique; 0 for g0 */
 	void (*fn)(void *);		/* entry function and argument */
 	void *arg;
+	struct ringo_m *lockedm;	/* ringo_lock_thread: the only M to run it */
 	const char *wait_reason;	/* why it is G_WAITING (static string) */
-	int64_t wait_since;		/* when it parked (sched.coarse_now) */
 	void *create_pc;		/* return address of the ringo_go call */
 	uint64_t parent_id;		/* goroutine that created it */
 	char *name;			/* ringo_go_with name (jemalloc copy) or NULL */
-	struct ringo_m *lockedm;	/* ringo_lock_thread: the only M to run it */
+	int64_t wait_since;		/* when it parked (sched.coarse_now) */
 
 	/* Parking hand-off: set by ringo__park, run on g0 after the switch. */
 	bool (*park_unlockf)(struct ringo_g *, void *);
@@ -284,66 +298,67 @@ struct ringo_m {
 /* ------------------------------------------------------------------ */
 /* sched: the global state                                               */
 
+/* Fields are grouped by who writes them, each group on its own cache line:
+ * every switch reads the flags of the first group, and a write to anything
+ * sharing their line (a lock, a counter bumped per I/O) would make that
+ * read miss on every other P. */
+#define RINGO_CACHELINE 64
+
 struct ringo__sched {
-	ringo__lock_t lock;
+	/* Read on every switch, written rarely. */
+	_Atomic bool gcwaiting;		/* stop the world [lock] */
+	_Atomic bool exiting;		/* ringo_run is ending [lock] */
+	_Atomic int32_t nprocs;		/* allp[0..nprocs) [lock; stable between stop-the-worlds] */
+	_Atomic int32_t runqsize;	/* global run queue length: written under lock, read racily */
+	struct ringo_p **allp;
+	uint64_t run_generation;	/* bumped by every ringo_run */
 
-	/* Global run queue [lock]. */
+	/* Global run queue, idle Ps and Ms [lock]. */
+	_Alignas(RINGO_CACHELINE) ringo__lock_t lock;
 	struct ringo_g *runqhead, *runqtail;
-	_Atomic int32_t runqsize;	/* written under lock, read racily */
-
-	/* Idle Ps and Ms [lock]. */
 	struct ringo_p *pidle;
-	_Atomic int32_t npidle;
 	struct ringo_m *midle;
 	int32_t nmidle;
 	int32_t nmidlelocked;		/* idle Ms that are locked to a G */
 	int32_t nmidlep;		/* Ms asleep on an idle P (in its netpoll wait) */
-	_Atomic int32_t nmspinning;
 	int32_t mcount;			/* Ms created (threads) [lock] */
 	int32_t nmsys;			/* Ms that never run Gs (sysmon) [lock] */
 	struct ringo_m *allm;		/* [lock] */
 	int64_t mnext;			/* next M id [lock] */
+	int32_t stopwait;		/* stop the world [lock] */
+	ringo__note_t stopnote;
+	int exit_code;			/* [lock] */
+	struct ringo_m *m0;
+	int64_t start_time;
 
-	/* Ps: allp[0..nprocs) [lock; stable between stop-the-worlds]. */
-	struct ringo_p **allp;
-	_Atomic int32_t nprocs;
+	/* Read by wakep on every ready [atomic]. */
+	_Alignas(RINGO_CACHELINE) _Atomic int32_t npidle;
+	_Atomic int32_t nmspinning;
 
-	/* Goroutines. */
-	_Atomic uint64_t goidgen;
-	_Atomic int32_t ngoroutines;	/* live user goroutines */
+	/* Goroutine ids and the all-Gs list. */
+	_Alignas(RINGO_CACHELINE) _Atomic uint64_t goidgen;
+	_Atomic int32_t ngoroutines;	/* live user goroutines not counted by a P */
 	ringo__lock_t allg_lock;
 	struct ringo_g *allg;		/* [allg_lock] */
 
 	/* Dead Gs with default stacks [gfree_lock]: warm ones (their stack
 	 * pages still mapped in), and cold ones sysmon has trimmed. */
-	ringo__lock_t gfree_lock;
+	_Alignas(RINGO_CACHELINE) ringo__lock_t gfree_lock;
 	struct ringo_g *gfree;
 	int32_t gfree_count;
 	struct ringo_g *gfree_cold;
 	int32_t gfree_cold_count;
 
-	/* Stop the world [lock]. */
-	_Atomic bool gcwaiting;
-	int32_t stopwait;
-	ringo__note_t stopnote;
-
 	/* Things other than Gs that can make a G runnable again: pending
 	 * timers and in-flight I/O. The deadlock check reads them. [atomic] */
-	_Atomic int64_t ntimers;
+	_Alignas(RINGO_CACHELINE) _Atomic int64_t ntimers;
 	_Atomic int64_t nio_waiting;
 	_Atomic int32_t nsyscall;	/* Gs in ringo_syscall_enter */
 
-	/* Exit of ringo_run [lock]. */
-	_Atomic bool exiting;
-	int exit_code;
-	struct ringo_m *m0;
-
-	int64_t start_time;
 	/* sysmon's latest reading of ringo__nanotime(), at most its longest
 	 * sleep (10 ms) old: for stamps that need no precision (how long a
 	 * goroutine has waited, in dumps), without a clock read on hot paths. */
-	_Atomic int64_t coarse_now;
-	uint64_t run_generation;	/* bumped by every ringo_run */
+	_Alignas(RINGO_CACHELINE) _Atomic int64_t coarse_now;
 };
 
 RINGO_HIDDEN extern struct ringo__sched ringo__sched;

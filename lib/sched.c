@@ -142,8 +142,8 @@ static inline bool can_switch_direct(struct ringo_m *m, struct ringo_p *p)
  * the global queue every 61st tick (fairness), runnext, the local ring. */
 static inline struct ringo_g *runq_fast(struct ringo_p *p, bool *inherit_time)
 {
-	if (unlikely(atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0) &&
-	    atomic_load_explicit(&ringo__sched.runqsize, memory_order_relaxed) > 0) {
+	if (unlikely(atomic_load_explicit(&ringo__sched.runqsize, memory_order_relaxed) > 0) &&
+	    atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0) {
 		ringo__lock(&ringo__sched.lock);
 		struct ringo_g *gp = ringo__globrunqget(p, 1);
 		ringo__unlock(&ringo__sched.lock);
