@@ -311,7 +311,7 @@ int ringo_chan_close(ringo_chan *c)
 		ringo__chan_unlock(c);
 		return -EPIPE;
 	}
-	c->closed = 1;
+	RINGO_CHAN_PEEKED_SET(c->closed, 1);
 
 	/* Collect every waiter (receivers get a zeroed value, senders
 	 * -EPIPE); ready them only after unlocking. Their sudogs may vanish

@@ -68,6 +68,13 @@ struct ringo_chan {
 	char buf[];			/* dataqsiz * elemsize bytes */
 };
 
+/* The fields select's unlocked peek reads (closed, qcount, the wait
+ * queues' first) are written, always under the lock, with relaxed atomic
+ * stores: plain moves on x86_64, and not a data race for the peek's
+ * relaxed loads. Reads under the lock stay plain. */
+#define RINGO_CHAN_PEEKED_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define RINGO_CHAN_PEEK(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 /* ------------------------------------------------------------------ */
 /* Locking                                                               */
 /*
@@ -126,7 +133,7 @@ static inline void ringo__waitq_enqueue(struct ringo__waitq *q, struct ringo__su
 	if (q->last)
 		q->last->next = sg;
 	else
-		q->first = sg;
+		RINGO_CHAN_PEEKED_SET(q->first, sg);
 	q->last = sg;
 }
 
@@ -140,7 +147,7 @@ static inline struct ringo__sudog *ringo__waitq_dequeue(struct ringo__waitq *q)
 		struct ringo__sudog *sg = q->first;
 		if (!sg)
 			return NULL;
-		q->first = sg->next;
+		RINGO_CHAN_PEEKED_SET(q->first, sg->next);
 		if (sg->next) {
 			sg->next->prev = NULL;
 			sg->next = NULL;
@@ -168,7 +175,7 @@ static inline void ringo__waitq_remove(struct ringo__waitq *q, struct ringo__sud
 	if (x)
 		x->next = y;
 	else if (q->first == sg)
-		q->first = y;
+		RINGO_CHAN_PEEKED_SET(q->first, y);
 	else
 		return;		/* already dequeued by a waker that lost the claim */
 	if (y)
@@ -212,7 +219,7 @@ static inline void ringo__chan_buf_put(struct ringo_chan *c, const void *elem)
 	ringo__elem_copy(ringo__chan_slot(c, c->sendx), elem, c->elemsize);
 	if (++c->sendx == c->dataqsiz)
 		c->sendx = 0;
-	c->qcount++;
+	RINGO_CHAN_PEEKED_SET(c->qcount, c->qcount + 1);
 }
 
 /* Take the head of the buffer into elem (NULL: discard); qcount > 0. */
@@ -222,7 +229,7 @@ static inline void ringo__chan_buf_get(struct ringo_chan *c, void *elem)
 		ringo__elem_copy(elem, ringo__chan_slot(c, c->recvx), c->elemsize);
 	if (++c->recvx == c->dataqsiz)
 		c->recvx = 0;
-	c->qcount--;
+	RINGO_CHAN_PEEKED_SET(c->qcount, c->qcount - 1);
 }
 
 /* Hand a value to the blocked receiver sg (dequeued from c->recvq).

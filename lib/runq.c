@@ -182,16 +182,3 @@ struct ringo_g *ringo__globrunqget(struct ringo_p *p, int32_t max)
 	}
 	return gp;
 }
-
-/* xorshift64*, per P (or per M when it has none): cheap, good enough for
- * steal order and select's shuffle. */
-uint32_t ringo__fastrand(void)
-{
-	struct ringo_m *m = ringo__getm();
-	uint64_t x = m->fastrand;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	m->fastrand = x;
-	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
-}

@@ -456,7 +456,18 @@ RINGO_HIDDEN void ringo__globrunqputhead(struct ringo_g *gp);
 RINGO_HIDDEN void ringo__globrunqputbatch(struct ringo_g *head, struct ringo_g *tail, int32_t n);
 RINGO_HIDDEN struct ringo_g *ringo__globrunqget(struct ringo_p *p, int32_t max);
 
-RINGO_HIDDEN uint32_t ringo__fastrand(void);
+/* xorshift64*, per M: cheap, good enough for steal order and select's
+ * shuffle. */
+static inline uint32_t ringo__fastrand(void)
+{
+	struct ringo_m *m = ringo__getm();
+	uint64_t x = m->fastrand;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	m->fastrand = x;
+	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
 
 /* ------------------------------------------------------------------ */
 /* Timers (timer.c)                                                      */

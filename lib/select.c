@@ -8,6 +8,8 @@
  *     and close takes channel locks in increasing address order; a
  *     channel named by several cases is locked once).
  *  1. With every channel locked, take the first ready case in poll order.
+ *     (Before that, the case that first looks ready without any lock is
+ *     tried under its own channel's lock alone: select_fast.)
  *     None and RINGO_SELECT_NOWAIT: -EAGAIN.
  *  2. Queue a sudog on every channel (in lock order, linked from
  *     g->waiting) and park; the park unlock function releases the locks.
@@ -105,7 +107,8 @@ static void sort_by_chan(const struct ringo_case *cases, uint16_t *order, int n)
 
 /* Lock (unlock) the channels in lock order, each once; skip one channel
  * (NULL: none). */
-static void sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
+static inline __attribute__((always_inline)) void
+sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
 		    const struct ringo_chan *skip)
 {
 	struct ringo_chan *last = NULL;
@@ -117,7 +120,8 @@ static void sellock(const struct ringo_case *cases, const uint16_t *lockorder, i
 	}
 }
 
-static void selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
+static inline __attribute__((always_inline)) void
+selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
 		      const struct ringo_chan *skip)
 {
 	struct ringo_chan *last = NULL;
@@ -193,6 +197,40 @@ static int select_poll(struct ringo_case *cases, const uint16_t *pollorder, int 
 	return -1;
 }
 
+/* Could case cs go ahead now? Read without the channel lock, so only a
+ * hint: a yes is checked again under the lock. */
+static inline bool case_maybe_ready(const struct ringo_case *cs)
+{
+	struct ringo_chan *c = cs->chan;
+	if (RINGO_CHAN_PEEK(c->closed))
+		return true;
+	if (cs->dir == RINGO_RECV)
+		return RINGO_CHAN_PEEK(c->sendq.first) || RINGO_CHAN_PEEK(c->qcount) > 0;
+	return RINGO_CHAN_PEEK(c->recvq.first) || RINGO_CHAN_PEEK(c->qcount) < c->dataqsiz;
+}
+
+/* The fast pass: the first case in poll order that looks ready is tried
+ * under its own channel's lock alone. A select that finds a partner
+ * waiting (half of all selects in a ping-pong) then takes one lock instead
+ * of all of them.
+ * The choice is still uniform among the ready cases: the poll order is
+ * random. Returns -1 when nothing looked ready or the look was stale;
+ * pass 1 decides then, with every lock held. */
+static int select_fast(struct ringo_case *cases, const uint16_t *pollorder, int n,
+		       struct ringo_g **wake)
+{
+	for (int i = 0; i < n; i++) {
+		struct ringo_case *cs = &cases[pollorder[i]];
+		if (!case_maybe_ready(cs))
+			continue;
+		ringo__chan_lock(cs->chan);
+		int k = select_poll(cases, &pollorder[i], 1, wake);
+		ringo__chan_unlock(cs->chan);
+		return k;
+	}
+	return -1;
+}
+
 /* Passes 2 and 3: enqueue, park, and on wake dequeue from the others. All
  * channels locked on entry, unlocked on return. */
 static int select_block(struct ringo_g *gp, struct ringo_case *cases,
@@ -257,14 +295,6 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 	if (unlikely(n < 0 || n > SELECT_MAX_CASES || (n > 0 && !cases) ||
 		     (flags & ~RINGO_SELECT_NOWAIT)))
 		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		struct ringo_case *cs = &cases[i];
-		if (unlikely(cs->dir != RINGO_RECV && cs->dir != RINGO_SEND))
-			return -EINVAL;
-		if (unlikely(cs->dir == RINGO_SEND && cs->chan && !cs->elem &&
-			     cs->chan->elemsize))
-			return -EINVAL;
-	}
 	struct ringo_g *gp = ringo__getg();
 	if (block) {
 		if (unlikely(!gp))
@@ -290,11 +320,20 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 	}
 	uint16_t *lockorder = pollorder + (n > SELECT_STACK_CASES ? n : SELECT_STACK_CASES);
 
-	/* Random poll order over the cases with a channel (inside-out
-	 * Fisher-Yates), and the same cases in lock order. */
+	/* Check every case, and build a random poll order over the cases
+	 * with a channel (inside-out Fisher-Yates) and the same cases in
+	 * lock order. Nothing has happened yet if a case is invalid. */
 	int nn = 0;
+	int ret;
 	for (int i = 0; i < n; i++) {
-		if (!cases[i].chan)
+		struct ringo_case *cs = &cases[i];
+		if (unlikely((cs->dir != RINGO_RECV && cs->dir != RINGO_SEND) ||
+			     (cs->dir == RINGO_SEND && cs->chan && !cs->elem &&
+			      cs->chan->elemsize))) {
+			ret = -EINVAL;
+			goto out;
+		}
+		if (!cs->chan)
 			continue;
 		uint32_t j = rand_below((uint32_t)nn + 1);
 		pollorder[nn] = pollorder[j];
@@ -302,7 +341,6 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 		lockorder[nn] = (uint16_t)i;
 		nn++;
 	}
-	int ret;
 	if (unlikely(nn == 0)) {
 		if (!block) {
 			ret = -EAGAIN;
@@ -311,10 +349,16 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 		ringo__free(heap, heap_size);
 		ringo__block_forever(n == 0 ? "select (no cases)" : "select");
 	}
+	struct ringo_g *wake = NULL;
+	ret = select_fast(cases, pollorder, nn, &wake);
+	if (ret >= 0) {
+		if (wake)
+			ringo__ready(wake);
+		goto out;
+	}
 	sort_by_chan(cases, lockorder, nn);
 
 	sellock(cases, lockorder, nn, NULL);
-	struct ringo_g *wake = NULL;
 	ret = select_poll(cases, pollorder, nn, &wake);
 	if (ret >= 0) {
 		selunlock(cases, lockorder, nn, NULL);
@@ -327,6 +371,7 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 		ret = select_block(gp, cases, lockorder, nn, sgs);
 	}
 out:
-	ringo__free(heap, heap_size);
+	if (unlikely(heap != NULL))
+		ringo__free(heap, heap_size);
 	return ret;
 }
