@@ -157,14 +157,30 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 }
 
 /*
- * A global list of more than GFREE_TRIM_THRESHOLD warm dead Gs is the tail
- * of a burst: give their stacks' touched pages back (DESIGN.md §5) so the
- * burst's peak memory is not pinned. sysmon does it, a batch per round,
- * from the list's head (the most recently freed; a burst's own reuse takes
- * from there too, but trimming the other end would need a walk). Not at
- * exit: an madvise per stack costs microseconds there, and a burst of
- * wake-ups fell behind its deadlines paying it.
+ * Dead Gs that stayed unused on the global list through a whole window
+ * (sysmon's, about a second) are the tail of a burst that is over: their
+ * stacks' touched pages go back to the kernel (DESIGN.md §5), so the
+ * burst's peak memory is not pinned. The list's low-water mark over the
+ * window says how many sat idle: gfget lowers it, ringo__gfree_idle reads
+ * and restarts it. Gs that a workload cycles through (spawn, die, spawn
+ * again) keep their pages, however long the list grows in between: a
+ * first touch of a stack page costs microseconds. sysmon trims a batch per
+ * round, from the list's head (trimming the other end would need a walk),
+ * keeping GFREE_TRIM_THRESHOLD warm. Not at exit: an madvise per stack
+ * costs microseconds there, and a burst of wake-ups fell behind its
+ * deadlines paying it.
  */
+int32_t ringo__gfree_idle(void)
+{
+	struct ringo__sched *s = &ringo__sched;
+	ringo__lock(&s->gfree_lock);
+	int32_t idle = (s->gfree_low < s->gfree_count ? s->gfree_low : s->gfree_count) -
+		       GFREE_TRIM_THRESHOLD;
+	s->gfree_low = s->gfree_count;
+	ringo__unlock(&s->gfree_lock);
+	return idle > 0 ? idle : 0;
+}
+
 int ringo__gfree_trim(int max)
 {
 	struct ringo__sched *s = &ringo__sched;
@@ -210,6 +226,8 @@ static struct ringo_g *gfget(struct ringo_p *p)
 			p->gfree = g;
 			p->gfree_count++;
 		}
+		if (s->gfree_count < s->gfree_low)
+			s->gfree_low = s->gfree_count;
 		ringo__unlock(&s->gfree_lock);
 	}
 	struct ringo_g *gp = p->gfree;

@@ -348,6 +348,7 @@ struct ringo__sched {
 	int32_t gfree_count;
 	struct ringo_g *gfree_cold;
 	int32_t gfree_cold_count;
+	int32_t gfree_low;		/* gfree_count's low-water mark this trim window */
 
 	/* Things other than Gs that can make a G runnable again: pending
 	 * timers and in-flight I/O. The deadlock check reads them. [atomic] */
@@ -568,8 +569,10 @@ RINGO_HIDDEN void ringo__dump_all(int fd, bool locked);
 RINGO_HIDDEN void ringo__schedtrace(bool detail);
 RINGO_HIDDEN const char *ringo__gstatus_name(uint32_t st);
 
-/* sysmon: trim up to max warm dead Gs' stacks beyond the warm reserve
+/* sysmon: how many warm dead Gs beyond the warm reserve stayed unused
+ * since the last call (and start a new window); trim up to max of them
  * (proc.c). Returns how many. */
+RINGO_HIDDEN int32_t ringo__gfree_idle(void);
 RINGO_HIDDEN int ringo__gfree_trim(int max);
 
 /* allg list (proc.c) */

@@ -12,6 +12,8 @@
  *   - runs overdue timers of Ps nobody is looking at (in a system call,
  *     idle with no M, or busy in one goroutine); the callbacks run here,
  *     without a P, and ready their goroutines onto the global queue;
+ *   - gives back the stack pages of dead Gs cached beyond a warm reserve
+ *     that nobody reused for a second (proc.c, ringo__gfree_idle);
  *   - wakes an idle P when the global run queue has work and no M spins,
  *     or when goroutines have waited in a busy P's queue for two rounds
  *     (the wake-up ringo__runqput_ready leaves out).
@@ -49,6 +51,7 @@
 #define SYSCALL_RETAKE_NS 10000000	/* retake even with idle Ms after this */
 #define TIMER_BACKSTOP_NS 1000000	/* run anyone's timers this overdue */
 #define TRIM_BATCH 256			/* dead Gs' stacks trimmed per round */
+#define TRIM_WINDOW_NS 1000000000	/* trim dead Gs unused this long */
 #define MAXPROCS 1024
 
 /* What sysmon remembers of each P between rounds (sysmon thread only). */
@@ -229,7 +232,8 @@ static void *sysmon_main(void *arg)
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	int64_t delay = SYSMON_MIN_US * 1000LL;
 	int idle = 0;
-	int32_t last_gfree = 0;
+	int64_t trim_window = ringo__nanotime();
+	int32_t trim_owed = 0;	/* idle dead Gs still to trim */
 	int64_t last = ringo__nanotime();
 	for (;;) {
 		ringo__note_clear(&sm.note);
@@ -247,11 +251,16 @@ static void *sysmon_main(void *arg)
 			/* Work queued globally and nobody looking for it. */
 			if (atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0)
 				ringo__wakep();
-			/* Dead Gs piling up and nobody reusing them: a burst
+			/* Dead Gs nobody reused for a whole window: a burst
 			 * is over, give its stacks' pages back. */
-			if (s->gfree_count >= last_gfree)	/* racy peeks */
-				ringo__gfree_trim(TRIM_BATCH);
-			last_gfree = s->gfree_count;
+			if (now - trim_window >= TRIM_WINDOW_NS) {
+				trim_owed = ringo__gfree_idle();
+				trim_window = now;
+			}
+			if (trim_owed > 0) {
+				int n = ringo__gfree_trim(trim_owed < TRIM_BATCH ? trim_owed : TRIM_BATCH);
+				trim_owed = n ? trim_owed - n : 0;
+			}
 		}
 		last = now;
 
