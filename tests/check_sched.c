@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* check_sched.c - the G/M/P scheduler: spawning, yielding, stealing,
- * queues overflowing, maxprocs, deadlock detection, errno, re-running. */
+ * queues overflowing, maxprocs, deadlock detection, errno and the FP
+ * control words, re-running. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "testutil.h"
 
 #include <errno.h>
+#include <fenv.h>
+#include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
@@ -337,6 +340,54 @@ START_TEST(test_errno)
 }
 END_TEST
 
+/* ---- floating-point control words are per goroutine ------------------------ */
+
+/* The rounding mode lives in MXCSR (SSE) and the x87 control word; the
+ * switch keeps both per goroutine, loading them only when they differ. */
+static const int fp_modes[4] = { FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO };
+
+static int sse_round(void)
+{
+	static const int from_bits[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO };
+	return from_bits[(_mm_getcsr() >> 13) & 3];
+}
+
+static void fp_other(void *arg)
+{
+	int mode = fp_modes[(intptr_t)arg % 4];
+	ck_assert_int_eq(fesetround(mode), 0);
+	volatile double one = 1.0, three = 3.0;
+	double third = one / three;
+	for (int i = 0; i < 1000; i++) {
+		ringo_yield();
+		ck_assert_int_eq(fegetround(), mode);	/* x87 control word */
+		ck_assert_int_eq(sse_round(), mode);	/* MXCSR */
+		ck_assert(one / three == third);
+	}
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int fp_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&done_count, 0);
+	for (intptr_t i = 0; i < 8; i++)
+		GO_OK(ringo_go(fp_other, (void *)i));
+	while (atomic_load(&done_count) < 8) {
+		ringo_yield();
+		ck_assert_int_eq(fegetround(), FE_TONEAREST);
+		ck_assert_int_eq(sse_round(), FE_TONEAREST);
+	}
+	return 0;
+}
+
+START_TEST(test_fp_control)
+{
+	RUN(fp_main, NULL);
+	ck_assert_int_eq(fegetround(), FE_TONEAREST);
+}
+END_TEST
+
 /* ---- ringo_run twice, return values, bad arguments ------------------------- */
 
 static int return_42(void *arg)
@@ -379,6 +430,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_maxprocs_under_load);
 	tcase_add_test(tc, test_deadlock);
 	tcase_add_test(tc, test_errno);
+	tcase_add_test(tc, test_fp_control);
 	tcase_add_test(tc, test_run_twice);
 	suite_add_tcase(s, tc);
 	return s;
