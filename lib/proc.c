@@ -65,7 +65,6 @@ void ringo__allg_remove(struct ringo_g *gp)
 /* ------------------------------------------------------------------ */
 /* G allocation and the free caches                                       */
 
-
 /* A brand-new G with a stack of the given size. */
 static struct ringo_g *malg(size_t stack_size, int *err)
 {

@@ -109,7 +109,7 @@ static void sort_by_chan(const struct ringo_case *cases, uint16_t *order, int n)
  * (NULL: none). */
 static inline __attribute__((always_inline)) void
 sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
-		    const struct ringo_chan *skip)
+	const struct ringo_chan *skip)
 {
 	struct ringo_chan *last = NULL;
 	for (int i = 0; i < n; i++) {
@@ -122,7 +122,7 @@ sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
 
 static inline __attribute__((always_inline)) void
 selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
-		      const struct ringo_chan *skip)
+	  const struct ringo_chan *skip)
 {
 	struct ringo_chan *last = NULL;
 	for (int i = 0; i < n; i++) {
@@ -212,10 +212,9 @@ static inline bool case_maybe_ready(const struct ringo_case *cs)
 /* The fast pass: the first case in poll order that looks ready is tried
  * under its own channel's lock alone. A select that finds a partner
  * waiting (half of all selects in a ping-pong) then takes one lock instead
- * of all of them.
- * The choice is still uniform among the ready cases: the poll order is
- * random. Returns -1 when nothing looked ready or the look was stale;
- * pass 1 decides then, with every lock held. */
+ * of all of them. The choice is still uniform among the ready cases: the
+ * poll order is random. Returns -1 when nothing looked ready or the look
+ * was stale; pass 1 decides then, with every lock held. */
 static int select_fast(struct ringo_case *cases, const uint16_t *pollorder, int n,
 		       struct ringo_g **wake)
 {
