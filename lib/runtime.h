@@ -305,7 +305,9 @@ struct ringo_m {
 #define RINGO_CACHELINE 64
 
 struct ringo__sched {
-	/* Read on every switch, written rarely. */
+	/* Read on every switch: flags written rarely, and runqsize, written
+	 * whenever the global queue changes (which is when a switch must
+	 * see it; on the lock's line every lock taken would evict it). */
 	_Atomic bool gcwaiting;		/* stop the world [lock] */
 	_Atomic bool exiting;		/* ringo_run is ending [lock] */
 	_Atomic int32_t nprocs;		/* allp[0..nprocs) [lock; stable between stop-the-worlds] */

@@ -294,12 +294,6 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 	if (unlikely(n < 0 || n > SELECT_MAX_CASES || (n > 0 && !cases) ||
 		     (flags & ~RINGO_SELECT_NOWAIT)))
 		return -EINVAL;
-	struct ringo_g *gp = ringo__getg();
-	if (block) {
-		if (unlikely(!gp))
-			return -EPERM;
-		ringo__chan_preempt_check(gp);
-	}
 
 	/* Scratch: poll order, lock order, and (blocking) the sudogs. */
 	uint16_t order_stack[2 * SELECT_STACK_CASES];
@@ -339,6 +333,14 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 		pollorder[j] = (uint16_t)i;
 		lockorder[nn] = (uint16_t)i;
 		nn++;
+	}
+	struct ringo_g *gp = ringo__getg();
+	if (block) {
+		if (unlikely(!gp)) {
+			ret = -EPERM;
+			goto out;
+		}
+		ringo__chan_preempt_check(gp);
 	}
 	if (unlikely(nn == 0)) {
 		if (!block) {

@@ -44,7 +44,7 @@ struct semroot {
 	_Atomic uint32_t nwait;		/* queued waiters (see the invariant) [atomic] */
 	uint32_t rand;			/* xorshift state for treap priorities [lock] */
 	struct ringo__semwaiter *treap;	/* [lock] */
-} __attribute__((aligned(64)));		/* one cache line per bucket */
+} __attribute__((aligned(RINGO_CACHELINE)));	/* one cache line per bucket */
 
 static struct semroot semtable[SEMTABLE_SIZE];
 
