@@ -292,6 +292,11 @@ RACY static bool racy_running(struct ringo_m *m)
 	struct ringo_g *gp = m->curg;
 	return gp && atomic_load_explicit(&gp->status, memory_order_relaxed) == G_RUNNING;
 }
+RACY static bool racy_running_sc(struct ringo_m *m)
+{
+	struct ringo_g *gp = m->curg;
+	return gp && atomic_load(&gp->status) == G_RUNNING;
+}
 RACY static pid_t racy_tid(struct ringo_m *m) { return m->exited ? 0 : m->tid; }
 
 /* Is thread tid asleep in the kernel (state S or D)? fd is left open for
@@ -315,7 +320,9 @@ static bool asleep_in_kernel(pid_t tid, int *fdp)
  *  - Never to a goroutine in a system call (ringo_syscall_enter): it runs
  *    no code of ours, and a signal would make the calls the kernel does
  *    not restart after a handler (nanosleep, poll, epoll_wait ...) fail
- *    with EINTR.
+ *    with EINTR. The status is looked at again after signal_pending is
+ *    set, and ringo_syscall_enter waits out a signal already decided on
+ *    (ringo__preempt_signal_wait), so none can land in the call.
  *  - Nor to a thread asleep in the kernel: a goroutine that blocks without
  *    ringo_syscall_enter cannot be preempted there (its pc is in libc),
  *    and the same EINTR applies. The state is read from /proc and the
@@ -333,13 +340,30 @@ static void signal_m(struct ringo_m *m)
 	int saved = errno;
 	pid_t tid = racy_tid(m);
 	int fd = -1;
-	bool sent = tid > 0 && !asleep_in_kernel(tid, &fd) &&
+	/* The second look, after the exchange (seq_cst): pairs with
+	 * ringo_syscall_enter's store of G_SYSCALL and its wait. */
+	bool sent = tid > 0 && racy_running_sc(m) && !asleep_in_kernel(tid, &fd) &&
 		    syscall(SYS_tgkill, pre.pid, tid, SIGURG) == 0;
 	if (fd >= 0)
 		close(fd);
 	if (!sent)
 		atomic_store(&m->signal_pending, 0);
 	errno = saved;
+}
+
+/* Called by m itself, its goroutine just marked G_SYSCALL (seq_cst): if
+ * signal_m saw it running, the signal is on its way or being decided on;
+ * wait until the handler has declined it or signal_m sent none. Short:
+ * a tgkill is delivered at once to a running thread. */
+void ringo__preempt_signal_wait(struct ringo_m *m)
+{
+	while (unlikely(atomic_load(&m->signal_pending))) {
+#ifdef RINGO_TSAN
+		/* TSan runs a deferred handler on leaving an intercepted call */
+		ringo__nanotime();
+#endif
+		ringo__cpu_relax();
+	}
 }
 
 void ringo__preempt_m(struct ringo_m *m)

@@ -560,6 +560,7 @@ RINGO_HIDDEN void ringo__preempt_m(struct ringo_m *m);	/* send SIGURG */
 /* The same signal only to make m's thread enter the kernel (netpoll: run
  * its io_uring task_work), also when async preemption is off. */
 RINGO_HIDDEN void ringo__kick_m(struct ringo_m *m);
+RINGO_HIDDEN void ringo__preempt_signal_wait(struct ringo_m *m);	/* m is ours */
 /* Is asynchronous preemption on for this run (x86_64, not TSan, not
  * RINGO_DEBUG=asyncpreemptoff=1)? */
 RINGO_HIDDEN bool ringo__preempt_async_on(void);

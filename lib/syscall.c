@@ -73,7 +73,13 @@ void ringo_syscall_enter(void)
 	atomic_store_explicit(&p->syscalltick,
 		atomic_load_explicit(&p->syscalltick, memory_order_relaxed) + 1,
 		memory_order_relaxed);
-	atomic_store_explicit(&gp->status, G_SYSCALL, memory_order_relaxed);
+	/* seq_cst, then the look at signal_pending: with signal_m's exchange
+	 * and its second look at the status, a Dekker pair. Either it sees
+	 * G_SYSCALL and sends nothing, or we see its signal coming and wait
+	 * for the handler (which declines now) before making the call: a
+	 * signal landing in nanosleep, poll and the like would be an EINTR. */
+	atomic_store(&gp->status, G_SYSCALL);
+	ringo__preempt_signal_wait(m);
 	atomic_fetch_add(&ringo__sched.nsyscall, 1);
 	m->oldp = p;
 	m->p = NULL;

@@ -614,7 +614,30 @@ static void raw_reader(void *arg)
 		for (volatile int j = 0; j < 200000; j++)
 			;
 	}
-	atomic_store(&reads_done, 1);
+	atomic_fetch_add(&reads_done, 1);
+}
+
+/* Runs just past its slice, then enters a system call: sysmon decides to
+ * signal it at about the moment it marks itself in the call. Before
+ * ringo_syscall_enter waited for a signal on its way, about one sleep in
+ * ten here failed with EINTR. */
+static void slice_then_syscall(void *arg)
+{
+	(void)arg;
+	unsigned r = 12345;
+	for (int i = 0; i < 150; i++) {
+		r = r * 1103515245 + 12345;
+		int64_t until = ringo_now() + 10 * MS + (r >> 8) % 200000;
+		while (ringo_now() < until)
+			;
+		ringo_syscall_enter();
+		struct timespec ts = { 0, 50000 };
+		int rc = nanosleep(&ts, NULL);
+		ringo_syscall_exit();
+		if (rc != 0 && errno == EINTR)
+			atomic_fetch_add(&eintr_seen, 1);
+	}
+	atomic_fetch_add(&reads_done, 1);
 }
 
 static int eintr_main(void *arg)
@@ -627,11 +650,12 @@ static int eintr_main(void *arg)
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, slow_writer, NULL), 0);
 	GO_OK(ringo_go(raw_reader, NULL));
+	GO_OK(ringo_go(slice_then_syscall, NULL));
 	/* Other goroutines want the P, so the reader is preempted. */
 	int n = ringo_maxprocs(0);
 	for (int i = 0; i < n; i++)
 		GO_OK(ringo_go(spinner, NULL));
-	while (!atomic_load(&reads_done))
+	while (atomic_load(&reads_done) < 2)
 		ringo_sleep(MS);
 	atomic_store(&stop_spin, 1);
 	pthread_join(t, NULL);
