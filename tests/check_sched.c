@@ -343,7 +343,8 @@ END_TEST
 /* ---- floating-point control words are per goroutine ------------------------ */
 
 /* The rounding mode lives in MXCSR (SSE) and the x87 control word; the
- * switch keeps both per goroutine, loading them only when they differ. */
+ * switch keeps both per goroutine, loading them only when they differ
+ * (ringo__ctx_switch), and a new goroutine starts with the defaults. */
 static const int fp_modes[4] = { FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO };
 
 static int sse_round(void)
@@ -355,6 +356,10 @@ static int sse_round(void)
 static void fp_other(void *arg)
 {
 	int mode = fp_modes[(intptr_t)arg % 4];
+	/* A new goroutine starts with the ABI's defaults, whatever the one
+	 * before it on this thread had. */
+	ck_assert_int_eq(fegetround(), FE_TONEAREST);
+	ck_assert_int_eq(sse_round(), FE_TONEAREST);
 	ck_assert_int_eq(fesetround(mode), 0);
 	volatile double one = 1.0, three = 3.0;
 	double third = one / three;
