@@ -47,6 +47,8 @@
 #include "proc.h"
 
 #include <link.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -353,16 +355,27 @@ static void signal_m(struct ringo_m *m)
 
 /* Called by m itself, its goroutine just marked G_SYSCALL (seq_cst): if
  * signal_m saw it running, the signal is on its way or being decided on;
- * wait until the handler has declined it or signal_m sent none. Short:
- * a tgkill is delivered at once to a running thread. */
+ * wait until the handler has declined it or signal_m sent none. Usually
+ * short: a tgkill is delivered at once to a running thread. Longer when
+ * sysmon lost its CPU between its look and the tgkill (yield to it), or
+ * when this thread blocks SIGURG: then the signal waits in the kernel and
+ * cannot interrupt the call; the handler clears signal_pending once the
+ * thread unblocks it. */
 void ringo__preempt_signal_wait(struct ringo_m *m)
 {
-	while (unlikely(atomic_load(&m->signal_pending))) {
+	for (int spins = 0; unlikely(atomic_load(&m->signal_pending)); spins++) {
 #ifdef RINGO_TSAN
 		/* TSan runs a deferred handler on leaving an intercepted call */
 		ringo__nanotime();
 #endif
-		ringo__cpu_relax();
+		if (spins < 1000) {
+			ringo__cpu_relax();
+			continue;
+		}
+		sigset_t cur;
+		if (pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && sigismember(&cur, SIGURG))
+			return;
+		sched_yield();
 	}
 }
 

@@ -665,6 +665,50 @@ static int eintr_main(void *arg)
 	return 0;
 }
 
+/* A goroutine that blocks SIGURG in its thread and runs past its slice:
+ * sysmon's signal waits in the kernel, and ringo_syscall_enter must not
+ * wait for it to be handled. */
+static void sigurg_blocked(void *arg)
+{
+	(void)arg;
+	ck_assert_int_eq(ringo_lock_thread(), 0);
+	sigset_t urg, old;
+	sigemptyset(&urg);
+	sigaddset(&urg, SIGURG);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &urg, &old), 0);
+	for (int i = 0; i < 3; i++) {
+		int64_t until = ringo_now() + 30 * MS;
+		while (ringo_now() < until)
+			;
+		ringo_syscall_enter();
+		struct timespec ts = { 0, 100000 };
+		ck_assert_int_eq(nanosleep(&ts, NULL), 0);
+		ringo_syscall_exit();
+	}
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	ringo_unlock_thread();
+	atomic_fetch_add(&reads_done, 1);
+}
+
+static int blocked_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&reads_done, 0);
+	atomic_store(&stop_spin, 0);
+	GO_OK(ringo_go(sigurg_blocked, NULL));
+	GO_OK(ringo_go(spinner, NULL));
+	while (atomic_load(&reads_done) < 1)
+		ringo_sleep(MS);
+	atomic_store(&stop_spin, 1);
+	return 0;
+}
+
+START_TEST(test_syscall_sigurg_blocked)
+{
+	RUN(blocked_main, NULL);
+}
+END_TEST
+
 START_TEST(test_no_eintr)
 {
 	if (!async_available())
@@ -718,6 +762,7 @@ static Suite *preempt_suite(void)
 	tcase_add_test(tc, test_registers_exact);
 	tcase_add_test(tc, test_libc_not_preempted);
 	tcase_add_test(tc, test_no_eintr);
+	tcase_add_test(tc, test_syscall_sigurg_blocked);
 	tcase_add_test(tc, test_sigurg_chain);
 	suite_add_tcase(s, tc);
 	return s;
