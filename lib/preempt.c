@@ -100,7 +100,7 @@ static struct {
 
 void ringo_preempt_point(void)
 {
-	struct ringo_m *m = ringo__tls_m;
+	struct ringo_m *m = ringo__getm();
 	struct ringo_g *gp = m ? m->curg : NULL;
 	if (likely(!gp || (!atomic_load_explicit(&gp->preempt, memory_order_relaxed) &&
 			   !atomic_load_explicit(&ringo__sched.gcwaiting, memory_order_relaxed))))

@@ -384,10 +384,23 @@ RINGO_HIDDEN void ringo__debug_parse(void);
 RINGO_HIDDEN extern __thread struct ringo_m *ringo__tls_m
 	__attribute__((tls_model("initial-exec")));
 
+#ifdef RINGO_TSAN
+/* ThreadSanitizer instruments each access with its address, and GCC keeps
+ * the thread pointer (%fs:0) it forms that address from across calls,
+ * switches included: a goroutine that moved to another thread reported
+ * reads of its old thread's ringo__tls_m (the load itself stays fresh),
+ * racing with that thread's exit. Read out of line, uninstrumented. */
+RINGO_HIDDEN struct ringo_m *ringo__getm_uninstrumented(void);
+static inline struct ringo_m *ringo__getm(void)
+{
+	return ringo__getm_uninstrumented();
+}
+#else
 static inline struct ringo_m *ringo__getm(void)
 {
 	return ringo__tls_m;
 }
+#endif
 
 /* errno across a switch. glibc declares __errno_location() const, so the
  * compiler may keep errno's address in a register across a call that
@@ -397,13 +410,13 @@ static inline struct ringo_m *ringo__getm(void)
  * hazard; see ringo(7).) */
 static inline void ringo__errno_restore(int e)
 {
-	*ringo__tls_m->errno_loc = e;
+	*ringo__getm()->errno_loc = e;
 }
 
 /* The running goroutine, or NULL when called outside one. */
 static inline struct ringo_g *ringo__getg(void)
 {
-	struct ringo_m *m = ringo__tls_m;
+	struct ringo_m *m = ringo__getm();
 	return m ? m->curg : NULL;
 }
 
@@ -419,7 +432,7 @@ static inline void ringo__cpu_relax(void)
 
 static inline struct ringo_m *ringo__acquirem(void)
 {
-	struct ringo_m *m = ringo__tls_m;
+	struct ringo_m *m = ringo__getm();
 	m->locks++;
 	return m;
 }
