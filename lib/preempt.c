@@ -283,18 +283,10 @@ bool ringo__preempt_async_on(void)
 
 /* Other threads' M and G fields are read here without their locks (the
  * callers are sysmon, stop-the-world, exit): a stale value costs a signal
- * that the handler declines. Kept from ThreadSanitizer, as in sysmon.c. */
-#if defined(__clang__)
-#define RACY __attribute__((noinline, no_sanitize("thread")))
-#else
-#define RACY __attribute__((noipa, no_sanitize("thread")))
-#endif
+ * that the handler declines. The status load is seq_cst: signal_m's
+ * second look pairs with ringo_syscall_enter (see there). */
+#define RACY RINGO_UNINSTRUMENTED
 RACY static bool racy_running(struct ringo_m *m)
-{
-	struct ringo_g *gp = m->curg;
-	return gp && atomic_load_explicit(&gp->status, memory_order_relaxed) == G_RUNNING;
-}
-RACY static bool racy_running_sc(struct ringo_m *m)
 {
 	struct ringo_g *gp = m->curg;
 	return gp && atomic_load(&gp->status) == G_RUNNING;
@@ -344,7 +336,7 @@ static void signal_m(struct ringo_m *m)
 	int fd = -1;
 	/* The second look, after the exchange (seq_cst): pairs with
 	 * ringo_syscall_enter's store of G_SYSCALL and its wait. */
-	bool sent = tid > 0 && racy_running_sc(m) && !asleep_in_kernel(tid, &fd) &&
+	bool sent = tid > 0 && racy_running(m) && !asleep_in_kernel(tid, &fd) &&
 		    syscall(SYS_tgkill, pre.pid, tid, SIGURG) == 0;
 	if (fd >= 0)
 		close(fd);

@@ -30,12 +30,7 @@ struct ringo__sched ringo__sched;
 __thread struct ringo_m *ringo__tls_m __attribute__((tls_model("initial-exec")));
 
 #ifdef RINGO_TSAN
-#if defined(__clang__)
-__attribute__((noinline, no_sanitize("thread")))
-#else
-__attribute__((noipa, no_sanitize("thread")))
-#endif
-struct ringo_m *ringo__getm_uninstrumented(void)
+RINGO_UNINSTRUMENTED struct ringo_m *ringo__getm_uninstrumented(void)
 {
 	return ringo__tls_m;
 }

@@ -81,11 +81,7 @@ static struct {
  * action that matters is a CAS or goes through the owner's own checks.
  * These loads, and only these, are kept from ThreadSanitizer (the atomics
  * around them stay instrumented, so its happens-before edges stay). */
-#if defined(__clang__)
-#define RACY __attribute__((noinline, no_sanitize("thread")))
-#else	/* noipa: IPA-SRA would move the load into the (instrumented) caller */
-#define RACY __attribute__((noipa, no_sanitize("thread")))
-#endif
+#define RACY RINGO_UNINSTRUMENTED
 RACY static struct ringo_p *racy_allp(int32_t i) { return ringo__sched.allp[i]; }
 RACY static struct ringo_m *racy_pm(struct ringo_p *p) { return p->m; }
 RACY static struct ringo_g *racy_curg(struct ringo_m *m) { return m->curg; }

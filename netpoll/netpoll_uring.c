@@ -689,11 +689,7 @@ void ringo__uring_wake(struct ringo__netpoll *np)
 /* sysmon reads the owner's P and M without their locks, as Go's does (and
  * lib/sysmon.c): a stale value costs a useless kick at most. Kept from
  * ThreadSanitizer, these loads only. */
-#if defined(__clang__)
-#define RACY __attribute__((noinline, no_sanitize("thread")))
-#else
-#define RACY __attribute__((noipa, no_sanitize("thread")))
-#endif
+#define RACY RINGO_UNINSTRUMENTED
 RACY static struct ringo_m *racy_pm(struct ringo_p *p) { return p->m; }
 RACY static struct ringo_g *racy_curg(struct ringo_m *m) { return m->curg; }
 RACY static int racy_deferred(struct ringo__netpoll *np) { return np->deferred.n; }

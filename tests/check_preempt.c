@@ -617,6 +617,20 @@ static void raw_reader(void *arg)
 	atomic_fetch_add(&reads_done, 1);
 }
 
+/* Spin in this executable's code for spin_ns, then nanosleep sleep_ns
+ * inside ringo_syscall_enter/exit: nanosleep's result. */
+static int spin_then_sleep_in_syscall(int64_t spin_ns, long sleep_ns)
+{
+	int64_t until = ringo_now() + spin_ns;
+	while (ringo_now() < until)
+		;
+	ringo_syscall_enter();
+	struct timespec ts = { 0, sleep_ns };
+	int rc = nanosleep(&ts, NULL);
+	ringo_syscall_exit();
+	return rc;
+}
+
 /* Runs just past its slice, then enters a system call: sysmon decides to
  * signal it at about the moment it marks itself in the call. Before
  * ringo_syscall_enter waited for a signal on its way, about one sleep in
@@ -627,14 +641,8 @@ static void slice_then_syscall(void *arg)
 	unsigned r = 12345;
 	for (int i = 0; i < 150; i++) {
 		r = r * 1103515245 + 12345;
-		int64_t until = ringo_now() + 10 * MS + (r >> 8) % 200000;
-		while (ringo_now() < until)
-			;
-		ringo_syscall_enter();
-		struct timespec ts = { 0, 50000 };
-		int rc = nanosleep(&ts, NULL);
-		ringo_syscall_exit();
-		if (rc != 0 && errno == EINTR)
+		if (spin_then_sleep_in_syscall(10 * MS + (r >> 8) % 200000, 50000) != 0 &&
+		    errno == EINTR)
 			atomic_fetch_add(&eintr_seen, 1);
 	}
 	atomic_fetch_add(&reads_done, 1);
@@ -676,15 +684,8 @@ static void sigurg_blocked(void *arg)
 	sigemptyset(&urg);
 	sigaddset(&urg, SIGURG);
 	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &urg, &old), 0);
-	for (int i = 0; i < 3; i++) {
-		int64_t until = ringo_now() + 30 * MS;
-		while (ringo_now() < until)
-			;
-		ringo_syscall_enter();
-		struct timespec ts = { 0, 100000 };
-		ck_assert_int_eq(nanosleep(&ts, NULL), 0);
-		ringo_syscall_exit();
-	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(spin_then_sleep_in_syscall(30 * MS, 100000), 0);
 	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
 	ringo_unlock_thread();
 	atomic_fetch_add(&reads_done, 1);
