@@ -104,24 +104,32 @@ static void gfree_final(struct ringo_g *gp)
 	ringo__free(gp, sizeof *gp);
 }
 
-/* Unlink up to n Gs from the front of a free list into [*head, *tail]
- * (reversed, linked by schedlink). Returns how many. */
-static int32_t gfree_take(struct ringo_g **list, int32_t *count, int32_t n,
-			  struct ringo_g **head, struct ringo_g **tail)
+/*
+ * The global free lists (warm and cold) are stacks of batches, like the
+ * global run queue (runq.c): a batch's Gs are linked by schedlink, its
+ * first G holds its length and the next batch. A P hands over or takes a
+ * batch in O(1) under gfree_lock; the Gs, last touched on another core,
+ * are walked one by one as they are used, after the lock is dropped.
+ */
+
+/* Push a batch of n Gs (linked by schedlink, NULL-terminated). */
+static void gfree_push(struct ringo_g **list, int32_t *count, struct ringo_g *batch,
+		       int32_t n)
 {
-	int32_t taken = 0;
-	*head = *tail = NULL;
-	while (taken < n && *list) {
-		struct ringo_g *g = *list;
-		*list = g->schedlink;
-		g->schedlink = *head;
-		*head = g;
-		if (!*tail)
-			*tail = g;
-		taken++;
+	batch->batchlen = n;
+	batch->batchlink = *list;
+	*list = batch;
+	*count += n;
+}
+
+static struct ringo_g *gfree_pop(struct ringo_g **list, int32_t *count)
+{
+	struct ringo_g *batch = *list;
+	if (batch) {
+		*list = batch->batchlink;
+		*count -= batch->batchlen;
 	}
-	*count -= taken;
-	return taken;
+	return batch;
 }
 
 /* Put a dead G on p's free list (called by finish_switch, off its stack). */
@@ -149,17 +157,31 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
 	gp->schedlink = p->gfree;
 	p->gfree = gp;
 	if (++p->gfree_count >= RINGO_GFREE_LOCAL_MAX) {
-		/* Move half to the global list, for Ps that spawn more than
-		 * they reap. */
-		struct ringo_g *head, *tail;
-		int32_t n = gfree_take(&p->gfree, &p->gfree_count,
-				       p->gfree_count - RINGO_GFREE_LOCAL_MAX / 2, &head, &tail);
+		/* Keep the newer half (the warmest) and hand the older one
+		 * to the global list, for Ps that spawn more than they reap. */
+		struct ringo_g *keep = p->gfree;
+		for (int32_t i = 1; i < RINGO_GFREE_LOCAL_MAX / 2; i++)
+			keep = keep->schedlink;
+		struct ringo_g *batch = keep->schedlink;
+		keep->schedlink = NULL;
+		int32_t n = p->gfree_count - RINGO_GFREE_LOCAL_MAX / 2;
+		p->gfree_count = RINGO_GFREE_LOCAL_MAX / 2;
 		ringo__lock(&ringo__sched.gfree_lock);
-		tail->schedlink = ringo__sched.gfree;
-		ringo__sched.gfree = head;
-		ringo__sched.gfree_count += n;
+		gfree_push(&ringo__sched.gfree, &ringo__sched.gfree_count, batch, n);
 		ringo__unlock(&ringo__sched.gfree_lock);
 	}
+}
+
+/* Hand all of p's dead Gs to the global list (p is going away). */
+void ringo__gfree_give(struct ringo_p *p)
+{
+	if (!p->gfree)
+		return;
+	ringo__lock(&ringo__sched.gfree_lock);
+	gfree_push(&ringo__sched.gfree, &ringo__sched.gfree_count, p->gfree, p->gfree_count);
+	ringo__unlock(&ringo__sched.gfree_lock);
+	p->gfree = NULL;
+	p->gfree_count = 0;
 }
 
 /*
@@ -170,9 +192,9 @@ void ringo__gfput(struct ringo_p *p, struct ringo_g *gp)
  * window says how many sat idle: gfget lowers it, ringo__gfree_idle reads
  * and restarts it. Gs that a workload cycles through (spawn, die, spawn
  * again) keep their pages, however long the list grows in between: a
- * first touch of a stack page costs microseconds. sysmon trims a batch per
- * round, from the list's head (trimming the other end would need a walk),
- * keeping GFREE_TRIM_THRESHOLD warm. Not at exit: an madvise per stack
+ * first touch of a stack page costs microseconds. sysmon trims about
+ * max per round, in whole batches from the top of the stack, keeping
+ * about GFREE_TRIM_THRESHOLD warm. Not at exit: an madvise per stack
  * costs microseconds there, and a burst of wake-ups fell behind its
  * deadlines paying it.
  */
@@ -193,53 +215,58 @@ int ringo__gfree_trim(int max)
 	if (s->gfree_count <= GFREE_TRIM_THRESHOLD)	/* racy peek, as gfget's */
 		return 0;
 	ringo__lock(&s->gfree_lock);
-	struct ringo_g *head, *tail;
 	int32_t excess = s->gfree_count - GFREE_TRIM_THRESHOLD;
-	int32_t n = gfree_take(&s->gfree, &s->gfree_count, excess < max ? excess : max,
-			       &head, &tail);
+	int32_t want = excess < max ? excess : max;
+	struct ringo_g *first = s->gfree, *last = NULL;
+	int32_t n = 0;
+	while (n < want && s->gfree) {
+		last = s->gfree;
+		n += last->batchlen;
+		s->gfree = last->batchlink;
+	}
+	s->gfree_count -= n;
 	ringo__unlock(&s->gfree_lock);
 	if (!n)
 		return 0;
 	/* Off the list, these are ours alone: trim without the lock. */
-	for (struct ringo_g *g = head; g; g = g->schedlink)
-		ringo__stack_trim(&g->stack);
+	last->batchlink = NULL;
+	for (struct ringo_g *b = first; b; b = b->batchlink)
+		for (struct ringo_g *g = b; g; g = g->schedlink)
+			ringo__stack_trim(&g->stack);
 	ringo__lock(&s->gfree_lock);
-	tail->schedlink = s->gfree_cold;
-	s->gfree_cold = head;
+	last->batchlink = s->gfree_cold;
+	s->gfree_cold = first;
 	s->gfree_cold_count += n;
 	ringo__unlock(&s->gfree_lock);
 	return n;
 }
 
-/* A dead G with a default stack from p's list, refilled from the global. */
+/* A dead G with a default stack from p's list, refilled with a batch
+ * from the global lists when empty. */
 static struct ringo_g *gfget(struct ringo_p *p)
 {
-	if (!p->gfree && (ringo__sched.gfree_count > 0 || ringo__sched.gfree_cold_count > 0)) {
-		struct ringo__sched *s = &ringo__sched;
+	struct ringo__sched *s = &ringo__sched;
+	if (!p->gfree && (s->gfree_count > 0 || s->gfree_cold_count > 0)) {
 		ringo__lock(&s->gfree_lock);
-		while (p->gfree_count < RINGO_GFREE_LOCAL_MAX / 2 && (s->gfree || s->gfree_cold)) {
-			struct ringo_g *g;
-			if (s->gfree) {		/* warm first: no page faults */
-				g = s->gfree;
-				s->gfree = g->schedlink;
-				s->gfree_count--;
-			} else {
-				g = s->gfree_cold;
-				s->gfree_cold = g->schedlink;
-				s->gfree_cold_count--;
-			}
-			g->schedlink = p->gfree;
-			p->gfree = g;
-			p->gfree_count++;
-		}
+		int32_t before = s->gfree_count + s->gfree_cold_count;
+		struct ringo_g *batch = gfree_pop(&s->gfree, &s->gfree_count);
+		if (!batch)	/* warm first: no page faults */
+			batch = gfree_pop(&s->gfree_cold, &s->gfree_cold_count);
 		if (s->gfree_count < s->gfree_low)
 			s->gfree_low = s->gfree_count;
+		int32_t n = before - s->gfree_count - s->gfree_cold_count;
 		ringo__unlock(&s->gfree_lock);
+		p->gfree = batch;
+		p->gfree_count = n;
 	}
 	struct ringo_g *gp = p->gfree;
 	if (gp) {
 		p->gfree = gp->schedlink;
 		p->gfree_count--;
+		/* The next one's line is likely in another core's cache (it
+		 * ran there): start fetching it for the next spawn. */
+		if (p->gfree)
+			__builtin_prefetch(p->gfree, 1, 3);
 #ifdef RINGO_ASAN
 		/* The last frames of the dead goroutine never returned and
 		 * left poisoned shadow on the stack it hands down. */

@@ -37,6 +37,7 @@ RINGO_HIDDEN void ringo__handoffp(struct ringo_p *p);
 /* proc.c */
 RINGO_HIDDEN int ringo__newm(struct ringo_p *p, bool spinning);
 RINGO_HIDDEN void ringo__gfput(struct ringo_p *p, struct ringo_g *gp);
+RINGO_HIDDEN void ringo__gfree_give(struct ringo_p *p);
 RINGO_HIDDEN void ringo__begin_exit(int code);	/* sched.lock held */
 RINGO_HIDDEN int ringo__new_p(int32_t id, struct ringo_p **out);
 RINGO_HIDDEN bool ringo__running(void);

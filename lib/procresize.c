@@ -115,16 +115,7 @@ int ringo__procresize(int32_t n)
 		struct ringo_g *gp;
 		while ((gp = ringo__runqget(p, NULL)))
 			ringo__globrunqputhead(gp);
-		while (p->gfree) {
-			gp = p->gfree;
-			p->gfree = gp->schedlink;
-			p->gfree_count--;
-			ringo__lock(&s->gfree_lock);
-			gp->schedlink = s->gfree;
-			s->gfree = gp;
-			s->gfree_count++;
-			ringo__unlock(&s->gfree_lock);
-		}
+		ringo__gfree_give(p);
 		ringo__timers_move(p, s->allp[0]);
 		ringo__netpoll_move(p, s->allp[0]);
 		/* Keep the goroutine count exact. */

@@ -15,7 +15,7 @@
  *  - runqtail - runqhead <= RINGO_RUNQ_SIZE (read with acquire, the owner
  *    alone advances tail);
  *  - a G is in at most one queue; G_RUNNABLE while it is;
- *  - the global queue is only touched with sched.lock held.
+ *  - the global queue is only changed with sched.lock held.
  */
 #include "runtime.h"
 
@@ -120,65 +120,160 @@ struct ringo_g *ringo__runqsteal(struct ringo_p *p, struct ringo_p *victim, bool
 	return gp;
 }
 
-/* ---- global queue: sched.lock held ---------------------------------- */
+/* ---- global queue ------------------------------------------------------
+ *
+ * The global queue is a FIFO of batches. The Gs of a batch are linked by
+ * schedlink (the last one's is NULL); the first G of each batch holds the
+ * batch's length (batchlen) and the first G of the next batch (batchlink).
+ * A taker detaches whole batches in O(1) under sched.lock and walks them
+ * only after dropping it: the walk is a cache miss per G that last ran on
+ * another core, and with a walk inside the lock the other P's M slept on
+ * it (spawn_p2 spent a quarter of its time there).
+ *
+ * Invariants [sched.lock]: runqsize is the sum of the batches' lengths;
+ * no batch is empty; runqlastbatch and runqtail are the first and last G
+ * of the last batch (NULL when empty). Batches hold at most GBATCH_MAX Gs
+ * but those readied in one list without a P (a close with many waiters),
+ * which a taker splits.
+ */
 
-void ringo__globrunqput(struct ringo_g *gp)
-{
-	gp->schedlink = NULL;
-	if (ringo__sched.runqtail)
-		ringo__sched.runqtail->schedlink = gp;
-	else
-		ringo__sched.runqhead = gp;
-	ringo__sched.runqtail = gp;
-	atomic_fetch_add_explicit(&ringo__sched.runqsize, 1, memory_order_relaxed);
-}
+#define GBATCH_MAX (RINGO_RUNQ_SIZE / 2 + 1)	/* runqputslow's batch */
 
-void ringo__globrunqputhead(struct ringo_g *gp)
-{
-	gp->schedlink = ringo__sched.runqhead;
-	ringo__sched.runqhead = gp;
-	if (!ringo__sched.runqtail)
-		ringo__sched.runqtail = gp;
-	atomic_fetch_add_explicit(&ringo__sched.runqsize, 1, memory_order_relaxed);
-}
-
+/* Append the chain head..tail (linked by schedlink) as a batch of n. */
 void ringo__globrunqputbatch(struct ringo_g *head, struct ringo_g *tail, int32_t n)
 {
+	struct ringo__sched *s = &ringo__sched;
+	RINGO_ASSERT(n >= 1);
 	tail->schedlink = NULL;
-	if (ringo__sched.runqtail)
-		ringo__sched.runqtail->schedlink = head;
+	head->batchlink = NULL;
+	head->batchlen = n;
+	if (s->runqlastbatch)
+		s->runqlastbatch->batchlink = head;
 	else
-		ringo__sched.runqhead = head;
-	ringo__sched.runqtail = tail;
-	atomic_fetch_add_explicit(&ringo__sched.runqsize, n, memory_order_relaxed);
+		s->runqhead = head;
+	s->runqlastbatch = head;
+	s->runqtail = tail;
+	atomic_fetch_add_explicit(&s->runqsize, n, memory_order_relaxed);
+}
+
+/* Append one G, to the last batch while it has room. */
+void ringo__globrunqput(struct ringo_g *gp)
+{
+	struct ringo__sched *s = &ringo__sched;
+	struct ringo_g *last = s->runqlastbatch;
+	if (!last || last->batchlen == GBATCH_MAX) {
+		ringo__globrunqputbatch(gp, gp, 1);
+		return;
+	}
+	gp->schedlink = NULL;
+	s->runqtail->schedlink = gp;
+	s->runqtail = gp;
+	last->batchlen++;
+	atomic_fetch_add_explicit(&s->runqsize, 1, memory_order_relaxed);
+}
+
+/* Put one G at the front, into the first batch while it has room. */
+void ringo__globrunqputhead(struct ringo_g *gp)
+{
+	struct ringo__sched *s = &ringo__sched;
+	struct ringo_g *first = s->runqhead;
+	if (!first || first->batchlen == GBATCH_MAX) {
+		gp->schedlink = NULL;
+		gp->batchlen = 1;
+		gp->batchlink = first;
+		s->runqhead = gp;
+		if (!first) {
+			s->runqlastbatch = gp;
+			s->runqtail = gp;
+		}
+	} else {
+		gp->schedlink = first;
+		gp->batchlen = first->batchlen + 1;
+		gp->batchlink = first->batchlink;
+		s->runqhead = gp;
+		if (s->runqlastbatch == first)
+			s->runqlastbatch = gp;
+	}
+	atomic_fetch_add_explicit(&s->runqsize, 1, memory_order_relaxed);
+}
+
+/* Detach a fair share of the global queue (at most max Gs if max > 0):
+ * the first batch whole (its first G alone when max is 1), then more
+ * whole batches while they fit in size/nprocs + 1. Whole batches keep
+ * this O(1) per batch; the share can exceed the fair one by up to a
+ * batch, which the other Ps win back by stealing. Returns the detached
+ * batches, linked by batchlink, or NULL. */
+struct ringo_g *ringo__globrunqtake(int32_t max)
+{
+	struct ringo__sched *s = &ringo__sched;
+	int32_t size = atomic_load_explicit(&s->runqsize, memory_order_relaxed);
+	if (size == 0)
+		return NULL;
+	int32_t fair = size / atomic_load_explicit(&s->nprocs, memory_order_relaxed) + 1;
+	int32_t limit = max > 0 && max < GBATCH_MAX ? max : GBATCH_MAX;
+
+	struct ringo_g *first = s->runqhead;
+	struct ringo_g *last = first;
+	int32_t taken = 0;
+	if (first->batchlen > limit) {
+		/* Split off the front: a walk of limit Gs, so of one but
+		 * for the rare batch over GBATCH_MAX. */
+		struct ringo_g *cut = first;
+		for (int32_t i = 1; i < limit; i++)
+			cut = cut->schedlink;
+		struct ringo_g *rest = cut->schedlink;
+		cut->schedlink = NULL;
+		rest->batchlen = first->batchlen - limit;
+		rest->batchlink = first->batchlink;
+		first->batchlen = limit;
+		s->runqhead = rest;
+		if (s->runqlastbatch == first)
+			s->runqlastbatch = rest;
+		taken = limit;
+	} else {
+		taken = first->batchlen;
+		while (last->batchlink && taken + last->batchlink->batchlen <= fair &&
+		       taken + last->batchlink->batchlen <= limit) {
+			last = last->batchlink;
+			taken += last->batchlen;
+		}
+		s->runqhead = last->batchlink;
+		if (!s->runqhead)
+			s->runqlastbatch = s->runqtail = NULL;
+	}
+	last->batchlink = NULL;
+	atomic_fetch_sub_explicit(&s->runqsize, taken, memory_order_relaxed);
+	return first;
+}
+
+/* Queue all but the first G of batches from globrunqtake on p's local
+ * queue (sched.lock not held); return the first, to run. Each link is
+ * read before its G is queued: once queued, a thief may run it. */
+struct ringo_g *ringo__globrunqload(struct ringo_p *p, struct ringo_g *batches)
+{
+	if (!batches)
+		return NULL;
+	struct ringo_g *gp = batches;
+	struct ringo_g *g = gp->schedlink, *nextbatch = gp->batchlink;
+	for (;;) {
+		while (g) {
+			struct ringo_g *next = g->schedlink;
+			ringo__runqput(p, g, false);
+			g = next;
+		}
+		if (!nextbatch)
+			return gp;
+		g = nextbatch;
+		nextbatch = nextbatch->batchlink;
+	}
 }
 
 /* Take a fair share of the global queue (at most max if max > 0): one to
- * return, the rest into p's local queue. */
+ * return, the rest into p's local queue. Takes sched.lock. */
 struct ringo_g *ringo__globrunqget(struct ringo_p *p, int32_t max)
 {
-	int32_t size = atomic_load_explicit(&ringo__sched.runqsize, memory_order_relaxed);
-	if (size == 0)
-		return NULL;
-	int32_t n = size / atomic_load_explicit(&ringo__sched.nprocs, memory_order_relaxed) + 1;
-	if (n > size)
-		n = size;
-	if (max > 0 && n > max)
-		n = max;
-	if (n > RINGO_RUNQ_SIZE / 2)
-		n = RINGO_RUNQ_SIZE / 2;
-	atomic_fetch_sub_explicit(&ringo__sched.runqsize, n, memory_order_relaxed);
-
-	struct ringo_g *gp = ringo__sched.runqhead;
-	ringo__sched.runqhead = gp->schedlink;
-	if (!ringo__sched.runqhead)
-		ringo__sched.runqtail = NULL;
-	while (--n > 0) {
-		struct ringo_g *g1 = ringo__sched.runqhead;
-		ringo__sched.runqhead = g1->schedlink;
-		if (!ringo__sched.runqhead)
-			ringo__sched.runqtail = NULL;
-		ringo__runqput(p, g1, false);
-	}
-	return gp;
+	ringo__lock(&ringo__sched.lock);
+	struct ringo_g *batches = ringo__globrunqtake(max);
+	ringo__unlock(&ringo__sched.lock);
+	return ringo__globrunqload(p, batches);
 }

@@ -193,9 +193,11 @@ struct ringo_g {
 	struct ringo__stack stack;	/* [owner] */
 	struct ringo_m *m;		/* M running it, or NULL [owner] */
 	struct ringo_g *schedlink;	/* run/free queue link [queue owner] */
+	struct ringo_g *batchlink;	/* first G of a batch: the next batch [queue owner] */
 	_Atomic uint32_t status;	/* enum ringo__gstatus [atomic] */
 	_Atomic bool preempt;		/* please yield at the next safe point [atomic] */
 	int saved_errno;		/* errno while switched out [owner] */
+	int32_t batchlen;		/* first G of a batch: its length [queue owner] */
 	uint64_t id;			/* unique; 0 for g0 */
 	void (*fn)(void *);		/* entry function and argument */
 	void *arg;
@@ -213,7 +215,6 @@ struct ringo_g {
 	/* Channel/semaphore wait state, owned by the wait queue while parked. */
 	struct ringo__sudog *waiting;	/* sudogs this G waits on (select: several) */
 	void *param;			/* value passed by the waker (e.g. the sudog that fired) */
-	bool select_done_claim;		/* scratch for select */
 	_Atomic uint32_t select_done;	/* select: one case has won [atomic] */
 	int64_t timer_when;		/* scratch for sleeps */
 	void *netpoll_wait;		/* the netpoll wait record the G is parked on */
@@ -328,7 +329,9 @@ struct ringo__sched {
 
 	/* Global run queue, idle Ps and Ms [lock]. */
 	_Alignas(RINGO_CACHELINE) ringo__lock_t lock;
-	struct ringo_g *runqhead, *runqtail;
+	struct ringo_g *runqhead;	/* global run queue, in batches (runq.c) */
+	struct ringo_g *runqlastbatch;	/* first G of the last batch */
+	struct ringo_g *runqtail;	/* last G */
 	struct ringo_p *pidle;
 	struct ringo_m *midle;
 	int32_t nmidle;
@@ -355,7 +358,8 @@ struct ringo__sched {
 	struct ringo_g *allg;		/* [allg_lock] */
 
 	/* Dead Gs with default stacks [gfree_lock]: warm ones (their stack
-	 * pages still mapped in), and cold ones sysmon has trimmed. */
+	 * pages still mapped in), and cold ones sysmon has trimmed. Both
+	 * are stacks of batches (proc.c). */
 	_Alignas(RINGO_CACHELINE) ringo__lock_t gfree_lock;
 	struct ringo_g *gfree;
 	int32_t gfree_count;
@@ -477,10 +481,13 @@ RINGO_HIDDEN void ringo__gosched(void);
  * included at the end of this header) */
 RINGO_HIDDEN struct ringo_g *ringo__runqsteal(struct ringo_p *p, struct ringo_p *victim,
 					       bool steal_next);
-/* global queue; called with sched.lock held */
+/* global queue; the puts and take are called with sched.lock held */
 RINGO_HIDDEN void ringo__globrunqput(struct ringo_g *gp);
 RINGO_HIDDEN void ringo__globrunqputhead(struct ringo_g *gp);
 RINGO_HIDDEN void ringo__globrunqputbatch(struct ringo_g *head, struct ringo_g *tail, int32_t n);
+RINGO_HIDDEN struct ringo_g *ringo__globrunqtake(int32_t max);
+/* ... and these two without it */
+RINGO_HIDDEN struct ringo_g *ringo__globrunqload(struct ringo_p *p, struct ringo_g *batches);
 RINGO_HIDDEN struct ringo_g *ringo__globrunqget(struct ringo_p *p, int32_t max);
 
 /* xorshift64*, per M: cheap, good enough for steal order and select's

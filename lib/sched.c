@@ -144,9 +144,7 @@ static inline struct ringo_g *runq_fast(struct ringo_p *p, bool *inherit_time)
 {
 	if (unlikely(atomic_load_explicit(&ringo__sched.runqsize, memory_order_relaxed) > 0) &&
 	    atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0) {
-		ringo__lock(&ringo__sched.lock);
 		struct ringo_g *gp = ringo__globrunqget(p, 1);
-		ringo__unlock(&ringo__sched.lock);
 		if (gp) {
 			*inherit_time = false;
 			return gp;
@@ -157,9 +155,7 @@ static inline struct ringo_g *runq_fast(struct ringo_p *p, bool *inherit_time)
 		/* The outgoing G is not requeued yet, so the local queue is
 		 * empty: take a batch from the global queue (a G that keeps
 		 * yielding would otherwise starve it). */
-		ringo__lock(&ringo__sched.lock);
 		gp = ringo__globrunqget(p, 0);
-		ringo__unlock(&ringo__sched.lock);
 		*inherit_time = false;
 	}
 	return gp;
@@ -617,18 +613,14 @@ top:;
 	/* Fairness: every 61st tick look at the global queue first. */
 	if (atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0 &&
 	    atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0) {
-		ringo__lock(&s->lock);
 		gp = ringo__globrunqget(p, 1);
-		ringo__unlock(&s->lock);
 		if (gp)
 			return gp;
 	}
 	if ((gp = ringo__runqget(p, inherit)))
 		return gp;
 	if (atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0) {
-		ringo__lock(&s->lock);
 		gp = ringo__globrunqget(p, 0);	/* local queue is empty here */
-		ringo__unlock(&s->lock);
 		if (gp)
 			return gp;
 	}
@@ -657,9 +649,9 @@ top:;
 		goto top;
 	}
 	if (atomic_load(&s->runqsize) > 0) {
-		gp = ringo__globrunqget(p, 0);
+		struct ringo_g *batches = ringo__globrunqtake(0);
 		ringo__unlock(&s->lock);
-		return gp;
+		return ringo__globrunqload(p, batches);
 	}
 	ringo__pidleput(p);
 	s->nmidlep++;

@@ -187,6 +187,87 @@ START_TEST(test_overflow_global)
 }
 END_TEST
 
+/* ---- the global queue's batches (runq.c) ------------------------------ */
+
+/* A thread outside the runtime spawns goroutines (each goes to the global
+ * queue alone, merging into batches) and closes a channel that more than
+ * a batch's worth of goroutines wait on (readied as one list, without a
+ * P). Every goroutine must run exactly once, whatever mix of whole
+ * batches, split batches and steals the Ps take them in. */
+#define GLOBAL_WAITERS 600	/* more than GBATCH_MAX (129) */
+#define GLOBAL_SPAWNS 1000
+static _Atomic int global_seen[GLOBAL_WAITERS + GLOBAL_SPAWNS];
+static _Atomic int global_arrived;
+static _Atomic int foreign_errors;
+static ringo_chan *global_gate;
+
+static void global_waiter(void *arg)
+{
+	atomic_fetch_add(&global_arrived, 1);
+	if (ringo_chan_recv(global_gate, NULL) != 0)
+		atomic_fetch_add(&foreign_errors, 1);
+	atomic_fetch_add(&global_seen[(intptr_t)arg], 1);
+	atomic_fetch_add(&done_count, 1);
+}
+
+static void global_spawned(void *arg)
+{
+	atomic_fetch_add(&global_seen[(intptr_t)arg], 1);
+	atomic_fetch_add(&done_count, 1);
+}
+
+static void *foreign_spawner(void *arg)
+{
+	(void)arg;
+	for (intptr_t i = 0; i < GLOBAL_SPAWNS; i++)
+		if (ringo_go(global_spawned, (void *)(GLOBAL_WAITERS + i)) != 0)
+			atomic_fetch_add(&foreign_errors, 1);
+	if (ringo_chan_close(global_gate) != 0)
+		atomic_fetch_add(&foreign_errors, 1);
+	return NULL;
+}
+
+static int global_batches(void *arg)
+{
+	(void)arg;
+	const int total = GLOBAL_WAITERS + GLOBAL_SPAWNS;
+	atomic_store(&done_count, 0);
+	atomic_store(&global_arrived, 0);
+	atomic_store(&foreign_errors, 0);
+	for (int i = 0; i < total; i++)
+		atomic_store(&global_seen[i], 0);
+	global_gate = ringo_chan_make(0, 0);
+	ck_assert_ptr_nonnull(global_gate);
+	for (intptr_t i = 0; i < GLOBAL_WAITERS; i++)
+		GO_OK(ringo_go(global_waiter, (void *)i));
+	/* Most will be parked by the close; any that is not yet just sees
+	 * the channel closed, which is as correct. */
+	while (atomic_load(&global_arrived) < GLOBAL_WAITERS)
+		ringo_yield();
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, foreign_spawner, NULL), 0);
+	while (atomic_load(&done_count) < total)
+		ringo_yield();
+	ringo_syscall_enter();
+	pthread_join(t, NULL);
+	ringo_syscall_exit();
+	ck_assert_int_eq(atomic_load(&foreign_errors), 0);
+	ck_assert_int_eq(atomic_load(&done_count), total);
+	for (int i = 0; i < total; i++)
+		ck_assert_int_eq(atomic_load(&global_seen[i]), 1);
+	while (ringo_num_goroutine() != 1)
+		ringo_yield();
+	ringo_chan_unref(global_gate);
+	return 0;
+}
+
+START_TEST(test_global_batches)
+{
+	for (int round = 0; round < 5; round++)
+		RUN(global_batches, NULL);
+}
+END_TEST
+
 /* ---- ids are unique ------------------------------------------------------ */
 
 #define IDS_N 20000
@@ -440,6 +521,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_yield_fair);
 	tcase_add_test(tc, test_parallel);
 	tcase_add_test(tc, test_overflow_global);
+	tcase_add_test(tc, test_global_batches);
 	tcase_add_test(tc, test_unique_ids);
 	tcase_add_test(tc, test_maxprocs_under_load);
 	tcase_add_test(tc, test_deadlock);
