@@ -140,8 +140,14 @@ static inline struct ringo_g *ringo__runqget(struct ringo_p *p, bool *inherit_ti
 							  memory_order_relaxed);
 		/* acq_rel: the CAS commits the consume against thieves */
 		if (atomic_compare_exchange_weak_explicit(&p->runqhead, &head, head + 1,
-				memory_order_acq_rel, memory_order_relaxed))
+				memory_order_acq_rel, memory_order_relaxed)) {
+			/* With other Ps about, the next G may have last run on
+			 * another core: start fetching its line while gp runs. */
+			if (tail != head + 1)
+				__builtin_prefetch(atomic_load_explicit(
+					&p->runq[(head + 1) & RINGO_RUNQ_MASK], memory_order_relaxed));
 			return gp;
+		}
 	}
 }
 
