@@ -248,25 +248,19 @@ static struct ringo_g *gfget(struct ringo_p *p)
 	struct ringo__sched *s = &ringo__sched;
 	if (!p->gfree && (s->gfree_count > 0 || s->gfree_cold_count > 0)) {
 		ringo__lock(&s->gfree_lock);
-		int32_t before = s->gfree_count + s->gfree_cold_count;
 		struct ringo_g *batch = gfree_pop(&s->gfree, &s->gfree_count);
 		if (!batch)	/* warm first: no page faults */
 			batch = gfree_pop(&s->gfree_cold, &s->gfree_cold_count);
 		if (s->gfree_count < s->gfree_low)
 			s->gfree_low = s->gfree_count;
-		int32_t n = before - s->gfree_count - s->gfree_cold_count;
-		ringo__unlock(&s->gfree_lock);
 		p->gfree = batch;
-		p->gfree_count = n;
+		p->gfree_count = batch ? batch->batchlen : 0;
+		ringo__unlock(&s->gfree_lock);
 	}
 	struct ringo_g *gp = p->gfree;
 	if (gp) {
 		p->gfree = gp->schedlink;
 		p->gfree_count--;
-		/* The next one's line is likely in another core's cache (it
-		 * ran there): start fetching it for the next spawn. */
-		if (p->gfree)
-			__builtin_prefetch(p->gfree, 1, 3);
 #ifdef RINGO_ASAN
 		/* The last frames of the dead goroutine never returned and
 		 * left poisoned shadow on the stack it hands down. */
