@@ -44,6 +44,8 @@ struct ringo__sudog {
 	struct ringo__sudog *waitlink;	/* g->waiting list, select's lock order [owner G] */
 	bool is_select;			/* part of a select: claim g->select_done first */
 	bool success;			/* woken by a value passing, not by close [c->lock] */
+	bool is_recv;			/* select: queued on c->recvq, else c->sendq [immutable] */
+	uint16_t casei;			/* select: the case it stands for [immutable] */
 };
 
 struct ringo__waitq {
@@ -157,8 +159,9 @@ static inline struct ringo__sudog *ringo__waitq_dequeue(struct ringo__waitq *q)
 		if (sg->is_select) {
 			uint32_t zero = 0;
 			/* acq_rel: pairs with the other wakers' CAS on the
-			 * same G (only one wins) and with the reset to 0 in
-			 * select's pass 3, done under all of its locks. */
+			 * same G (only one wins). The reset to 0 in select's
+			 * pass 3 comes after all its sudogs left their queues
+			 * (select.c). */
 			if (!atomic_compare_exchange_strong_explicit(&sg->g->select_done,
 					&zero, 1, memory_order_acq_rel, memory_order_relaxed))
 				continue;

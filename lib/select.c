@@ -2,32 +2,36 @@
 /*
  * select.c - ringo_select, with the algorithm of Go's selectgo:
  *
- *  0. Shuffle the cases with a channel into a random poll order (so a
- *     case is chosen uniformly among the ready ones) and sort them by
- *     channel address into a lock order (deadlock freedom: every select
- *     and close takes channel locks in increasing address order; a
- *     channel named by several cases is locked once).
- *  1. With every channel locked, take the first ready case in poll order.
- *     (Before that, the case that first looks ready without any lock is
- *     tried under its own channel's lock alone: select_fast.)
- *     None and RINGO_SELECT_NOWAIT: -EAGAIN.
+ *  0. Sort the cases with a channel by channel address into a lock order
+ *     (deadlock freedom: every select and close takes channel locks in
+ *     increasing address order; a channel named by several cases is
+ *     locked once).
+ *  1. With every channel locked, take a ready case, chosen uniformly
+ *     among the ready ones. (Before that, one case chosen uniformly among
+ *     those that look ready without any lock is tried under its own
+ *     channel's lock alone: the fast pass.) None and RINGO_SELECT_NOWAIT:
+ *     -EAGAIN.
  *  2. Queue a sudog on every channel (in lock order, linked from
  *     g->waiting) and park; the park unlock function releases the locks.
- *  3. Woken by the one waker that won g->select_done (chan.h), relock
- *     the channels, remove the other sudogs and report the case the waker
- *     filled in (g->param points to its sudog).
+ *  3. Woken by the one waker that won g->select_done (chan.h), remove
+ *     the other sudogs, each under its own channel's lock, and report the
+ *     case the waker filled in (g->param points to its sudog).
  *
- * The sudogs, poll order and lock order live on the goroutine's stack for
- * up to SELECT_STACK_CASES cases, else in one allocation. They are safe on
+ * Go shuffles the cases into a random poll order and takes the first
+ * ready one; a single pass with reservoir sampling (keep the k-th ready
+ * case with probability 1/k) gives the same uniform choice without the
+ * shuffle, and draws a random number only when two cases are ready.
+ *
+ * The sudogs and the lock order live on the goroutine's stack for up to
+ * SELECT_STACK_CASES cases, else in one allocation. They are safe on
  * the stack for the same reason as a plain receive's sudog: the parked
  * goroutine only runs again once readied, by a waker that took a channel
- * lock the unlock function had already released; pass 3 needs the locks
- * of all the other channels, so the goroutine cannot return while the
- * unlock function still holds one - and it reads a sudog only while that
- * sudog's channel is still locked.
+ * lock the unlock function had already released; pass 3 takes the lock
+ * of every other channel in turn, so the goroutine cannot return while
+ * the unlock function still holds one - and that reads a sudog only
+ * while the sudog's channel is still locked.
  *
- * Cases with a NULL channel are left out of both orders: they are never
- * chosen. Where Go panics (send on a closed channel) the case is chosen
+ * Cases with a NULL channel are left out: they are never chosen. Where Go panics (send on a closed channel) the case is chosen
  * with result -EPIPE.
  */
 #include "chan.h"
@@ -105,29 +109,26 @@ static void sort_by_chan(const struct ringo_case *cases, uint16_t *order, int n)
 	}
 }
 
-/* Lock (unlock) the channels in lock order, each once; skip one channel
- * (NULL: none). */
+/* Lock (unlock) the channels in lock order, each once. */
 static inline __attribute__((always_inline)) void
-sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
-	const struct ringo_chan *skip)
+sellock(const struct ringo_case *cases, const uint16_t *lockorder, int n)
 {
 	struct ringo_chan *last = NULL;
 	for (int i = 0; i < n; i++) {
 		struct ringo_chan *c = cases[lockorder[i]].chan;
-		if (c != last && c != skip)
+		if (c != last)
 			ringo__chan_lock(c);
 		last = c;
 	}
 }
 
 static inline __attribute__((always_inline)) void
-selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n,
-	  const struct ringo_chan *skip)
+selunlock(const struct ringo_case *cases, const uint16_t *lockorder, int n)
 {
 	struct ringo_chan *last = NULL;
 	for (int i = 0; i < n; i++) {
 		struct ringo_chan *c = cases[lockorder[i]].chan;
-		if (c != last && c != skip)
+		if (c != last)
 			ringo__chan_unlock(c);
 		last = c;
 	}
@@ -154,54 +155,14 @@ static bool select_park_commit(struct ringo_g *gp, void *arg)
 	return true;
 }
 
-/* Pass 1: with every channel locked, perform the first ready case in poll
- * order. Returns its index (result set, *wake the G to ready after
- * unlocking, if any) or -1. */
-static int select_poll(struct ringo_case *cases, const uint16_t *pollorder, int n,
-		       struct ringo_g **wake)
+/* Could case cs go ahead now? With its channel locked, a yes is exact but
+ * for a receive from (send to) an unbuffered channel whose queued senders
+ * (receivers) are all selects already claimed by another case: then
+ * select_try fails, having dropped those sudogs. Without the lock (the
+ * fast pass) only a hint, checked again under the lock. */
+static inline bool case_ready(const struct ringo_case *cs)
 {
-	for (int i = 0; i < n; i++) {
-		int k = pollorder[i];
-		struct ringo_case *cs = &cases[k];
-		struct ringo_chan *c = cs->chan;
-		struct ringo__sudog *sg;
-		if (cs->dir == RINGO_RECV) {
-			if ((sg = ringo__waitq_dequeue(&c->sendq))) {
-				*wake = ringo__chan_recv_direct(c, sg, cs->elem);
-				cs->result = 1;
-			} else if (c->qcount > 0) {
-				ringo__chan_buf_get(c, cs->elem);
-				cs->result = 1;
-			} else if (c->closed) {
-				if (cs->elem && c->elemsize)
-					memset(cs->elem, 0, c->elemsize);
-				cs->result = 0;
-			} else {
-				continue;
-			}
-		} else {
-			if (c->closed) {
-				cs->result = -EPIPE;
-			} else if ((sg = ringo__waitq_dequeue(&c->recvq))) {
-				*wake = ringo__chan_send_direct(c, sg, cs->elem);
-				cs->result = 0;
-			} else if (c->qcount < c->dataqsiz) {
-				ringo__chan_buf_put(c, cs->elem);
-				cs->result = 0;
-			} else {
-				continue;
-			}
-		}
-		return k;
-	}
-	return -1;
-}
-
-/* Could case cs go ahead now? Read without the channel lock, so only a
- * hint: a yes is checked again under the lock. */
-static inline bool case_maybe_ready(const struct ringo_case *cs)
-{
-	struct ringo_chan *c = cs->chan;
+	const struct ringo_chan *c = cs->chan;
 	if (RINGO_CHAN_PEEK(c->closed))
 		return true;
 	if (cs->dir == RINGO_RECV)
@@ -209,25 +170,68 @@ static inline bool case_maybe_ready(const struct ringo_case *cs)
 	return RINGO_CHAN_PEEK(c->recvq.first) || RINGO_CHAN_PEEK(c->qcount) < c->dataqsiz;
 }
 
-/* The fast pass: the first case in poll order that looks ready is tried
- * under its own channel's lock alone. A select that finds a partner
- * waiting (half of all selects in a ping-pong) then takes one lock instead
- * of all of them. The choice is still uniform among the ready cases: the
- * poll order is random. Returns -1 when nothing looked ready or the look
- * was stale; pass 1 decides then, with every lock held. */
-static int select_fast(struct ringo_case *cases, const uint16_t *pollorder, int n,
+/* Keep the nready-th ready case seen in a pass? (Reservoir sampling: with
+ * probability 1/nready, which leaves every ready case equally likely.) */
+static inline bool reservoir_keep(uint32_t nready)
+{
+	return nready == 1 || rand_below(nready) == 0;
+}
+
+/* Perform case cs if it can go ahead; its channel is locked. Sets
+ * cs->result and *wake (the G to ready after unlocking, if any). */
+static bool select_try(struct ringo_case *cs, struct ringo_g **wake)
+{
+	struct ringo_chan *c = cs->chan;
+	struct ringo__sudog *sg;
+	if (cs->dir == RINGO_RECV) {
+		if ((sg = ringo__waitq_dequeue(&c->sendq))) {
+			*wake = ringo__chan_recv_direct(c, sg, cs->elem);
+			cs->result = 1;
+		} else if (c->qcount > 0) {
+			ringo__chan_buf_get(c, cs->elem);
+			cs->result = 1;
+		} else if (c->closed) {
+			if (cs->elem && c->elemsize)
+				memset(cs->elem, 0, c->elemsize);
+			cs->result = 0;
+		} else {
+			return false;
+		}
+	} else {
+		if (c->closed) {
+			cs->result = -EPIPE;
+		} else if ((sg = ringo__waitq_dequeue(&c->recvq))) {
+			*wake = ringo__chan_send_direct(c, sg, cs->elem);
+			cs->result = 0;
+		} else if (c->qcount < c->dataqsiz) {
+			ringo__chan_buf_put(c, cs->elem);
+			cs->result = 0;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Pass 1: with every channel locked, perform a ready case chosen
+ * uniformly among the ready ones. Returns its index (result set, *wake
+ * the G to ready after unlocking, if any) or -1. */
+static int select_poll(struct ringo_case *cases, const uint16_t *lockorder, int n,
 		       struct ringo_g **wake)
 {
-	for (int i = 0; i < n; i++) {
-		struct ringo_case *cs = &cases[pollorder[i]];
-		if (!case_maybe_ready(cs))
-			continue;
-		ringo__chan_lock(cs->chan);
-		int k = select_poll(cases, &pollorder[i], 1, wake);
-		ringo__chan_unlock(cs->chan);
-		return k;
+	for (;;) {
+		int pick = -1;
+		uint32_t nready = 0;
+		for (int i = 0; i < n; i++)
+			if (case_ready(&cases[lockorder[i]]) && reservoir_keep(++nready))
+				pick = lockorder[i];
+		if (pick < 0)
+			return -1;
+		if (select_try(&cases[pick], wake))
+			return pick;
+		/* Only claimed selects' sudogs were queued there, and they are
+		 * gone now: look again. */
 	}
-	return -1;
 }
 
 /* Passes 2 and 3: enqueue, park, and on wake dequeue from the others. All
@@ -239,11 +243,13 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 	for (int i = 0; i < n; i++) {
 		struct ringo_case *cs = &cases[lockorder[i]];
 		struct ringo__sudog *sg = &sgs[i];
+		bool is_recv = cs->dir == RINGO_RECV;
 		*sg = (struct ringo__sudog){ .g = gp, .elem = cs->elem, .c = cs->chan,
-					     .is_select = true };
+					     .is_select = true, .is_recv = is_recv,
+					     .casei = lockorder[i] };
 		*link = sg;
 		link = &sg->waitlink;
-		ringo__waitq_enqueue(cs->dir == RINGO_RECV ? &cs->chan->recvq : &cs->chan->sendq, sg);
+		ringo__waitq_enqueue(is_recv ? &cs->chan->recvq : &cs->chan->sendq, sg);
 	}
 	*link = NULL;
 	gp->param = NULL;
@@ -251,41 +257,42 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 
 	/* Pass 3. The waker that claimed us filled in its case (and took
 	 * that sudog off its queue); the other sudogs may still be queued.
-	 * The fired channel need not be locked again unless another case
-	 * names it too: nothing of ours is left on it. (Go relocks it; the
-	 * saved lock is a third of a blocking two-case select's atomics.) */
+	 * Each is removed under its own channel's lock: the locks need not
+	 * be held together (Go relocks them all), because no waker can
+	 * claim us meanwhile: g->select_done stays set until every sudog is
+	 * off its queue. The fired channel is not locked again unless
+	 * another case names it too. */
 	struct ringo__sudog *fired = gp->param;
 	if (unlikely(fired < sgs || fired >= sgs + n))
 		ringo__fatal("select: woken without a case (param %p)", (void *)fired);
-	ptrdiff_t f = fired - sgs;
-	const struct ringo_chan *skip = fired->c;
-	if ((f > 0 && sgs[f - 1].c == skip) || (f + 1 < n && sgs[f + 1].c == skip))
-		skip = NULL;	/* sgs are in lock order: duplicates are adjacent */
-	sellock(cases, lockorder, n, skip);
-	/* relaxed: every waker that can still see one of our sudogs CASes
-	 * under a lock we now hold, and the sudogs leave their queues
-	 * before those locks are released. */
+	struct ringo_chan *locked = NULL;
+	for (int i = 0; i < n; i++) {
+		struct ringo__sudog *sg = &sgs[i];
+		if (sg == fired)
+			continue;
+		if (sg->c != locked) {	/* sgs are in lock order: duplicates are adjacent */
+			if (locked)
+				ringo__chan_unlock(locked);
+			locked = sg->c;
+			ringo__chan_lock(locked);
+		}
+		ringo__waitq_remove(sg->is_recv ? &locked->recvq : &locked->sendq, sg);
+	}
+	if (locked)
+		ringo__chan_unlock(locked);
+	/* relaxed: a waker only reaches select_done through one of our
+	 * sudogs, under its channel's lock; those are all off their queues
+	 * now, and the next select's sudogs are published under channel
+	 * locks taken after this store. */
 	atomic_store_explicit(&gp->select_done, 0, memory_order_relaxed);
 	gp->param = NULL;
 	gp->waiting = NULL;
-	int casi = -1;
-	for (int i = 0; i < n; i++) {
-		struct ringo__sudog *sg = &sgs[i];
-		struct ringo_case *cs = &cases[lockorder[i]];
-		if (sg == fired) {
-			casi = lockorder[i];
-			if (cs->dir == RINGO_RECV)
-				cs->result = sg->success ? 1 : 0;
-			else
-				cs->result = sg->success ? 0 : -EPIPE;
-		} else {
-			ringo__waitq_remove(cs->dir == RINGO_RECV ? &cs->chan->recvq
-								  : &cs->chan->sendq, sg);
-		}
-	}
-	selunlock(cases, lockorder, n, skip);
-	RINGO_ASSERT(casi >= 0);
-	return casi;
+	struct ringo_case *cs = &cases[fired->casei];
+	if (cs->dir == RINGO_RECV)
+		cs->result = fired->success ? 1 : 0;
+	else
+		cs->result = fired->success ? 0 : -EPIPE;
+	return fired->casei;
 }
 
 int ringo_select(struct ringo_case *cases, int n, int flags)
@@ -295,83 +302,86 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 		     (flags & ~RINGO_SELECT_NOWAIT)))
 		return -EINVAL;
 
-	/* Scratch: poll order, lock order, and (blocking) the sudogs. */
-	uint16_t order_stack[2 * SELECT_STACK_CASES];
+	/* Check every case (nothing has happened yet if one is invalid),
+	 * count the ones with a channel, and pick one uniformly among those
+	 * that look ready without a lock. */
+	int nn = 0, pick = -1;
+	uint32_t nready = 0;
+	for (int i = 0; i < n; i++) {
+		const struct ringo_case *cs = &cases[i];
+		if (unlikely((cs->dir != RINGO_RECV && cs->dir != RINGO_SEND) ||
+			     (cs->dir == RINGO_SEND && cs->chan && !cs->elem &&
+			      cs->chan->elemsize)))
+			return -EINVAL;
+		if (!cs->chan)
+			continue;
+		nn++;
+		if (case_ready(cs) && reservoir_keep(++nready))
+			pick = i;
+	}
+	struct ringo_g *gp = ringo__getg();
+	if (block) {
+		if (unlikely(!gp))
+			return -EPERM;
+		ringo__chan_preempt_check(gp);
+	}
+	if (unlikely(nn == 0)) {
+		if (!block)
+			return -EAGAIN;
+		ringo__block_forever(n == 0 ? "select (no cases)" : "select");
+	}
+
+	/* The fast pass: try the picked case under its own channel's lock
+	 * alone. A select that finds a partner waiting (half of all selects
+	 * in a ping-pong) takes one lock instead of all of them. When the
+	 * look was stale, pass 1 decides, with every lock held. */
+	struct ringo_g *wake = NULL;
+	if (pick >= 0) {
+		struct ringo_chan *c = cases[pick].chan;
+		ringo__chan_lock(c);
+		bool done = select_try(&cases[pick], &wake);
+		ringo__chan_unlock(c);
+		if (done) {
+			if (wake)
+				ringo__ready(wake);
+			return pick;
+		}
+	}
+
+	/* Scratch: the lock order and (blocking) the sudogs. */
+	uint16_t lockorder_stack[SELECT_STACK_CASES];
 	struct ringo__sudog sgs_stack[SELECT_STACK_CASES];
-	uint16_t *pollorder = order_stack;
+	uint16_t *lockorder = lockorder_stack;
 	struct ringo__sudog *sgs = sgs_stack;
 	void *heap = NULL;
 	size_t heap_size = 0;
-	if (unlikely(n > SELECT_STACK_CASES)) {
-		size_t sgs_size = block ? (size_t)n * sizeof *sgs : 0;
-		heap_size = sgs_size + 2 * (size_t)n * sizeof *pollorder;
+	if (unlikely(nn > SELECT_STACK_CASES)) {
+		size_t sgs_size = block ? (size_t)nn * sizeof *sgs : 0;
+		heap_size = sgs_size + (size_t)nn * sizeof *lockorder;
 		heap = ringo__alloc(heap_size);
 		if (!heap)
 			return -ENOMEM;
 		sgs = heap;
-		pollorder = (uint16_t *)((char *)heap + sgs_size);
+		lockorder = (uint16_t *)((char *)heap + sgs_size);
 	}
-	uint16_t *lockorder = pollorder + (n > SELECT_STACK_CASES ? n : SELECT_STACK_CASES);
-
-	/* Check every case, and build a random poll order over the cases
-	 * with a channel (inside-out Fisher-Yates) and the same cases in
-	 * lock order. Nothing has happened yet if a case is invalid. */
-	int nn = 0;
-	int ret;
-	for (int i = 0; i < n; i++) {
-		struct ringo_case *cs = &cases[i];
-		if (unlikely((cs->dir != RINGO_RECV && cs->dir != RINGO_SEND) ||
-			     (cs->dir == RINGO_SEND && cs->chan && !cs->elem &&
-			      cs->chan->elemsize))) {
-			ret = -EINVAL;
-			goto out;
-		}
-		if (!cs->chan)
-			continue;
-		uint32_t j = rand_below((uint32_t)nn + 1);
-		pollorder[nn] = pollorder[j];
-		pollorder[j] = (uint16_t)i;
-		lockorder[nn] = (uint16_t)i;
-		nn++;
-	}
-	struct ringo_g *gp = ringo__getg();
-	if (block) {
-		if (unlikely(!gp)) {
-			ret = -EPERM;
-			goto out;
-		}
-		ringo__chan_preempt_check(gp);
-	}
-	if (unlikely(nn == 0)) {
-		if (!block) {
-			ret = -EAGAIN;
-			goto out;
-		}
-		ringo__free(heap, heap_size);
-		ringo__block_forever(n == 0 ? "select (no cases)" : "select");
-	}
-	struct ringo_g *wake = NULL;
-	ret = select_fast(cases, pollorder, nn, &wake);
-	if (ret >= 0) {
-		if (wake)
-			ringo__ready(wake);
-		goto out;
-	}
+	for (int i = 0, j = 0; i < n; i++)
+		if (cases[i].chan)
+			lockorder[j++] = (uint16_t)i;
 	sort_by_chan(cases, lockorder, nn);
 
-	sellock(cases, lockorder, nn, NULL);
-	ret = select_poll(cases, pollorder, nn, &wake);
+	int ret;
+	sellock(cases, lockorder, nn);
+	ret = select_poll(cases, lockorder, nn, &wake);
 	if (ret >= 0) {
-		selunlock(cases, lockorder, nn, NULL);
+		selunlock(cases, lockorder, nn);
 		if (wake)
 			ringo__ready(wake);
 	} else if (!block) {
-		selunlock(cases, lockorder, nn, NULL);
+		selunlock(cases, lockorder, nn);
 		ret = -EAGAIN;
 	} else {
 		ret = select_block(gp, cases, lockorder, nn, sgs);
 	}
-out:
 	if (unlikely(heap != NULL))
 		ringo__free(heap, heap_size);
 	return ret;
