@@ -462,6 +462,85 @@ START_TEST(test_select_one_wakeup)
 }
 END_TEST
 
+/* ---- selects on both sides of two channels ------------------------------------- */
+
+/* Pushers select over sending on a and on b, pullers over receiving from
+ * both: every match wakes a select through a case while its other sudog
+ * sits on the other channel, where a second waker may find it and lose
+ * the claim. Every value must be received exactly once. */
+#define BOTH_PUSHERS 4
+#define BOTH_PULLERS 3
+#define BOTH_PER_PUSHER 6000
+#define BOTH_TOTAL (BOTH_PUSHERS * BOTH_PER_PUSHER)
+
+struct both {
+	ringo_chan *a, *b;
+	_Atomic int seen[BOTH_TOTAL];
+	ringo_waitgroup wg;
+};
+
+static struct both both;
+
+static void both_pusher(void *arg)
+{
+	int base = (int)(intptr_t)arg * BOTH_PER_PUSHER;
+	for (int i = 0; i < BOTH_PER_PUSHER; i++) {
+		int v = base + i;
+		struct ringo_case cs[2] = { send_case(both.a, &v), send_case(both.b, &v) };
+		int k = ringo_select(cs, 2, 0);
+		REQUIRE(k == 0 || k == 1);
+		REQUIRE_EQ(cs[k].result, 0);
+	}
+	ringo_waitgroup_done(&both.wg);
+}
+
+static void both_puller(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+	for (int i = 0; i < n; i++) {
+		int va = -1, vb = -1;
+		struct ringo_case cs[2] = { recv_case(both.a, &va), recv_case(both.b, &vb) };
+		int k = ringo_select(cs, 2, 0);
+		REQUIRE(k == 0 || k == 1);
+		REQUIRE_EQ(cs[k].result, 1);
+		int v = k == 0 ? va : vb;
+		REQUIRE(v >= 0 && v < BOTH_TOTAL);
+		atomic_fetch_add(&both.seen[v], 1);
+	}
+	ringo_waitgroup_done(&both.wg);
+}
+
+static int both_main(void *arg)
+{
+	(void)arg;
+	both.a = ringo_chan_make(sizeof(int), 0);
+	both.b = ringo_chan_make(sizeof(int), 0);
+	for (int v = 0; v < BOTH_TOTAL; v++)
+		atomic_store(&both.seen[v], 0);
+	ringo_waitgroup_add(&both.wg, BOTH_PUSHERS + BOTH_PULLERS);
+	for (intptr_t i = 0; i < BOTH_PUSHERS; i++)
+		GO_OK(ringo_go(both_pusher, (void *)i));
+	for (int i = 0; i < BOTH_PULLERS; i++) {
+		/* The pullers' shares add up to BOTH_TOTAL. */
+		int n = BOTH_TOTAL / BOTH_PULLERS + (i < BOTH_TOTAL % BOTH_PULLERS);
+		GO_OK(ringo_go(both_puller, (void *)(intptr_t)n));
+	}
+	ringo_waitgroup_wait(&both.wg);
+	for (int v = 0; v < BOTH_TOTAL; v++)
+		REQUIRE_MSG(atomic_load(&both.seen[v]) == 1, "value %d received %d times", v,
+			    atomic_load(&both.seen[v]));
+	ringo_chan_unref(both.a);
+	ringo_chan_unref(both.b);
+	return 0;
+}
+
+START_TEST(test_select_both_sides)
+{
+	for (int round = 0; round < 3; round++)
+		RUN(both_main, NULL);
+}
+END_TEST
+
 /* ---- non-blocking select from a thread with no goroutine and no P ------------- */
 
 #define FOREIGN_N 300
@@ -692,6 +771,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, test_select_same_channel);
 	tcase_add_test(tc, test_select_64);
 	tcase_add_test(tc, test_select_one_wakeup);
+	tcase_add_test(tc, test_select_both_sides);
 	tcase_add_test(tc, test_select_foreign_thread);
 	tcase_add_test(tc, test_select_memory_model);
 	tcase_add_test(tc, test_pipeline_cancel);
