@@ -321,7 +321,7 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->fn = fn;
 	gp->arg = arg;
 	gp->create_pc = pc;
-	gp->preempt = false;
+	atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
 	gp->saved_errno = 0;
 	gp->wait_reason = NULL;
 	ringo__ctx_make(&gp->ctx, gp->stack.lo, gp->stack.size, gp);

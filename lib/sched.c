@@ -263,7 +263,7 @@ void ringo__gosched(void)
 	struct ringo_g *gp = m ? m->curg : NULL;
 	if (!gp)
 		return;
-	gp->preempt = false;
+	atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
 	ringo__switch_out(m, gp, SW_YIELD);
 }
 
