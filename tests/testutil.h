@@ -23,6 +23,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/*
+ * Every assertion that passes records a mark point, the location a crash
+ * report names, and Check takes a pthread mutex for it. Check is linked
+ * into the test executable, so asynchronous preemption may stop a
+ * goroutine in there with the mutex held. Another goroutine on the same
+ * thread that then asserts blocks the thread on the mutex, and at
+ * maxprocs 1 the holder never runs again (ringo.7, "Thread locks"): a
+ * test hung that way under load. Goroutines record no mark points;
+ * failures still report their file and line, and the runtime reports its
+ * own faults with a goroutine dump.
+ */
+static inline void ringo_test_mark_point(const char *file, int line)
+{
+	if (ringo_id() == 0)
+		_mark_point(file, line);
+}
+#define _mark_point(file, line) ringo_test_mark_point(file, line)
+
 /* Sanitizer builds exist to find races and memory errors, and are 5-20x
  * slower per goroutine (a TSan fiber costs megabytes): the few tests that
  * exist to show scale run there at a smaller one, chosen to keep what the
