@@ -44,7 +44,6 @@ struct ringo__sudog {
 	struct ringo__sudog *waitlink;	/* g->waiting list, select's lock order [owner G] */
 	bool is_select;			/* part of a select: claim g->select_done first */
 	bool success;			/* woken by a value passing, not by close [c->lock] */
-	bool is_recv;			/* select: queued on c->recvq, else c->sendq [immutable] */
 	uint16_t casei;			/* select: the case it stands for [immutable] */
 };
 

@@ -31,8 +31,9 @@
  * the unlock function still holds one - and that reads a sudog only
  * while the sudog's channel is still locked.
  *
- * Cases with a NULL channel are left out: they are never chosen. Where Go panics (send on a closed channel) the case is chosen
- * with result -EPIPE.
+ * Cases with a NULL channel are left out: they are never chosen. Where
+ * Go panics (send on a closed channel) the case is chosen with result
+ * -EPIPE.
  */
 #include "chan.h"
 
@@ -243,13 +244,11 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 	for (int i = 0; i < n; i++) {
 		struct ringo_case *cs = &cases[lockorder[i]];
 		struct ringo__sudog *sg = &sgs[i];
-		bool is_recv = cs->dir == RINGO_RECV;
 		*sg = (struct ringo__sudog){ .g = gp, .elem = cs->elem, .c = cs->chan,
-					     .is_select = true, .is_recv = is_recv,
-					     .casei = lockorder[i] };
+					     .is_select = true, .casei = lockorder[i] };
 		*link = sg;
 		link = &sg->waitlink;
-		ringo__waitq_enqueue(is_recv ? &cs->chan->recvq : &cs->chan->sendq, sg);
+		ringo__waitq_enqueue(cs->dir == RINGO_RECV ? &cs->chan->recvq : &cs->chan->sendq, sg);
 	}
 	*link = NULL;
 	gp->param = NULL;
@@ -276,7 +275,8 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 			locked = sg->c;
 			ringo__chan_lock(locked);
 		}
-		ringo__waitq_remove(sg->is_recv ? &locked->recvq : &locked->sendq, sg);
+		ringo__waitq_remove(cases[sg->casei].dir == RINGO_RECV ? &locked->recvq
+								       : &locked->sendq, sg);
 	}
 	if (locked)
 		ringo__chan_unlock(locked);
