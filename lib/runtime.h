@@ -561,6 +561,13 @@ RINGO_HIDDEN void ringo__netpoll_destroy(struct ringo_p *p);
 RINGO_HIDDEN int ringo__netpoll_poll(struct ringo_p *p, bool block, int64_t deadline);
 /* Make a P blocked in ringo__netpoll_poll return. Any thread. */
 RINGO_HIDDEN void ringo__netpoll_wake(struct ringo_p *p);
+/* p's owner, back from a wait and about to look for work again: consume
+ * the wake-up that may have ended it (a later one ends the next wait). */
+RINGO_HIDDEN void ringo__netpoll_clear_wake(struct ringo_p *p);
+/* The scheduler's answer to a back-end about to block (lib/sched.c): is p
+ * still m's idle P? Asked after the sleeper has published itself, so that
+ * a P taken since findrunnable's own look is never slept on. */
+RINGO_HIDDEN bool ringo__p_idle_owner(struct ringo_p *p, struct ringo_m *m);
 /* Runtime shutdown: cancel and reap everything in flight on p. */
 RINGO_HIDDEN void ringo__netpoll_shutdown(struct ringo_p *p);
 /* Has p operations in flight (or queued)? Then p must not sit idle without

@@ -587,6 +587,21 @@ static struct ringo_g *stealwork(struct ringo_m *m, struct ringo_p *p, int64_t *
 	return NULL;
 }
 
+/* Asked by a back-end between publishing its sleeper and blocking. A
+ * taker changes p->m under sched.lock and then rings p's doorbell: either
+ * we see it here, or it sees the published sleeper and rings it. The
+ * wake-up flag alone does not cover the window between findrunnable's
+ * look and the publication: the new owner may go idle on p and consume
+ * the flag first, and we would sleep on a P that is not ours, where no
+ * later wake-up (not even the exit's) is addressed. */
+bool ringo__p_idle_owner(struct ringo_p *p, struct ringo_m *m)
+{
+	ringo__lock(&ringo__sched.lock);
+	bool mine = p->m == m && atomic_load(&p->status) == P_IDLE;
+	ringo__unlock(&ringo__sched.lock);
+	return mine;
+}
+
 /* Find a runnable G for m (on g0). Blocks while there is none. Returns
  * NULL when the runtime is exiting. */
 static struct ringo_g *findrunnable(struct ringo_m *m, bool *inherit)
@@ -680,7 +695,8 @@ top:;
 
 	/* Sleep on the P while it is still ours: whoever takes an idle P
 	 * makes p->m its new owner (NULL for stop-the-world) and rings the
-	 * doorbell, so a take after this check ends the sleep at once. */
+	 * doorbell. The back-end asks again once it has published itself
+	 * (ringo__p_idle_owner): a take after that ends the sleep at once. */
 	ringo__lock(&s->lock);
 	bool mine = p->m == m && atomic_load(&p->status) == P_IDLE;
 	if (mine && checkdead()) {
@@ -706,6 +722,8 @@ top:;
 			return NULL;
 		goto top;
 	}
+	/* Still ours: what rang us is seen from top on. */
+	ringo__netpoll_clear_wake(p);
 	if (atomic_load(&p->status) == P_IDLE) {
 		/* Woken by a timer, I/O or exit rather than by wakep (which
 		 * would have taken the P off the list for us). */

@@ -16,6 +16,7 @@
  */
 #include "netpoll.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,41 @@ int ringo__netpoll_poll(struct ringo_p *p, bool block, int64_t deadline)
 	if (ringo__np_uring())
 		return ringo__uring_poll(p->netpoll, block, deadline);
 	return ringo__epoll_poll(p->netpoll, block, deadline);
+}
+
+bool ringo__np_sleeper_enter(struct ringo__netpoll *np, struct ringo_m *me)
+{
+	/* Someone else published: an earlier owner, rung when the P was
+	 * taken and on its way out (wait for it, or we might consume its
+	 * doorbell), or, when the P is not ours any more, its new owner
+	 * asleep on it for good. seq_cst: see the doorbell in netpoll.h. */
+	struct ringo_m *old = NULL;
+	for (;;) {
+		atomic_store(&np->rung, 0);	/* the next waker rings us */
+		if (atomic_compare_exchange_strong(&np->sleeper, &old, me))
+			return true;
+		if (!ringo__p_idle_owner(np->p, me))
+			return false;
+		sched_yield();
+		old = NULL;
+	}
+}
+
+void ringo__np_sleeper_leave(struct ringo__netpoll *np, struct ringo_m *me)
+{
+	/* release: pairs with the acquire of an owner waiting for us to
+	 * leave before it touches the ring (netpoll_uring.c, ring_lock) */
+	atomic_compare_exchange_strong_explicit(&np->sleeper, &me, NULL, memory_order_release,
+						memory_order_relaxed);
+}
+
+void ringo__netpoll_clear_wake(struct ringo_p *p)
+{
+	struct ringo__netpoll *np = p->netpoll;
+	/* seq_cst exchange: reading the waker's store, we see what it did
+	 * before it rang. Loading first keeps the line shared when unset. */
+	if (atomic_load(&np->wake_pending))
+		atomic_exchange(&np->wake_pending, 0);
 }
 
 void ringo__netpoll_wake(struct ringo_p *p)

@@ -223,13 +223,15 @@ static inline void ringo__glist_push(struct ringo__glist *l, struct ringo_g *g)
 
 struct ringo__netpoll {
 	struct ringo_p *p;
-	/* Doorbell (both back-ends). The sleeper publishes itself in sleeper
-	 * then consumes wake_pending; the waker sets wake_pending then looks
-	 * at sleeper (seq_cst both), so one of them sees the other. Only the
-	 * sleeper clears sleeper, when it has left its wait: an idle P can
-	 * be taken from under its sleeping M, and the new owner must not
-	 * consume the wake-up meant for the old one (it waits until the old
-	 * sleeper has left before it touches the ring). */
+	/* Doorbell (both back-ends). The waker sets wake_pending, then looks
+	 * at sleeper and rings the M there; the sleeper publishes itself in
+	 * sleeper, then looks at wake_pending (seq_cst both), so one of them
+	 * sees the other. Only the P's owner consumes wake_pending, in
+	 * findrunnable before it looks for work again: an idle P can be
+	 * taken from under its M, and that M must not eat a wake-up meant
+	 * for the new owner. One M at a time is published; before blocking
+	 * it asks the scheduler whether the P is still its own (the P may
+	 * have been taken before it published, with no one to ring). */
 	struct ringo_m *_Atomic sleeper;
 	_Atomic uint32_t wake_pending;
 	_Atomic uint32_t rung;		/* a doorbell CQE is on its way (io_uring) */
@@ -252,6 +254,13 @@ struct ringo__netpoll {
 	int64_t sm_kick;		/* last kick of the owner's thread */
 
 };
+
+/* The idle wait's doorbell, shared by the back-ends (netpoll.c). enter
+ * publishes me as np's sleeper (false: the P is no longer ours, do not
+ * sleep). Between enter and leave, block only if wake_pending is unset and
+ * ringo__p_idle_owner still says yes. */
+RINGO_HIDDEN bool ringo__np_sleeper_enter(struct ringo__netpoll *np, struct ringo_m *me);
+RINGO_HIDDEN void ringo__np_sleeper_leave(struct ringo__netpoll *np, struct ringo_m *me);
 
 /* io_uring back-end (netpoll_uring.c) */
 RINGO_HIDDEN int ringo__uring_probe(void);

@@ -167,11 +167,13 @@ int ringo__epoll_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 
 	struct ringo_m *me = ringo__getm();
 	ringo__note_clear(&me->np_note);
+	if (!ringo__np_sleeper_enter(np, me))
+		return 0;
 	struct ringo__netpoll *none = NULL;
 	bool poller = atomic_compare_exchange_strong(&E.poller, &none, np);
-	/* seq_cst: pairs with ringo__epoll_wake (see netpoll.h) */
-	atomic_store(&np->sleeper, me);
-	if (!atomic_exchange(&np->wake_pending, 0)) {
+	/* seq_cst load after the store to sleeper: see the doorbell in
+	 * netpoll.h. */
+	if (!atomic_load(&np->wake_pending) && ringo__p_idle_owner(np->p, me)) {
 		if (poller) {
 			int ms = -1;
 			if (deadline >= 0) {
@@ -188,10 +190,7 @@ int ringo__epoll_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 			ringo__note_sleep_until(&me->np_note, deadline);
 		}
 	}
-	/* wake_pending stays set for the next sleep (see netpoll_uring.c).
-	 * Clear sleeper only if it is still us: the P may have been taken
-	 * while we slept, and its new owner may sleep on it already. */
-	atomic_compare_exchange_strong(&np->sleeper, &me, NULL);
+	ringo__np_sleeper_leave(np, me);
 	if (poller)
 		atomic_store(&E.poller, NULL);
 	/* The P is on the idle list and may be someone else's already:

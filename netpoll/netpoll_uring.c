@@ -506,17 +506,6 @@ static inline bool taskrun_pending(struct ringo__netpoll *np)
  * blocks lets its vCPU halt, and waking it costs tens of µs - more than
  * the round trip. Returns true when the caller should not block. */
 #define IDLE_SPIN_NS 20000
-/* Consume a pending wake-up (ringo__uring_wake). The idle spin and the
- * blocking wait both take it here: one left set would end every later
- * idle wait of this P at once. Loading first keeps the spin off the
- * line's exclusive state until there is something to take; seq_cst (a
- * plain load on x86) because the blocking wait's store to sleeper must
- * come before it. */
-static bool take_wake(struct ringo__netpoll *np)
-{
-	return atomic_load(&np->wake_pending) && atomic_exchange(&np->wake_pending, 0);
-}
-
 static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 {
 	int64_t end = ringo__nanotime() + IDLE_SPIN_NS;
@@ -524,8 +513,8 @@ static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 		end = deadline;
 	do {
 		for (int i = 0; i < 64; i++) {
-			if (take_wake(np))
-				return true;
+			if (atomic_load(&np->wake_pending))
+				return true;	/* findrunnable takes it */
 			if (cq_waiting(np) > 0)
 				return true;
 			if (taskrun_pending(np)) {
@@ -588,13 +577,12 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		ts.tv_nsec = left % 1000000000;
 		arg.ts = (uint64_t)(uintptr_t)&ts;
 	}
-	/* seq_cst store then load (take_wake): pairs with the waker's store to
-	 * wake_pending then load of sleeper (ringo__uring_wake). */
 	struct ringo_m *me = ringo__getm();
-	wait_old_sleeper(np);
-	atomic_store(&np->rung, 0);
-	atomic_store(&np->sleeper, me);
-	if (!take_wake(np)) {
+	if (!ringo__np_sleeper_enter(np, me))
+		return 0;
+	/* seq_cst load after the store to sleeper: see the doorbell in
+	 * netpoll.h. */
+	if (!atomic_load(&np->wake_pending) && ringo__p_idle_owner(np->p, me)) {
 		/* Returns when a CQE is in the ring (a completion or the
 		 * doorbell), at the deadline, or on a signal. Completions of
 		 * operations this thread submitted on other rings run here as
@@ -602,12 +590,7 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
 				(sigset_t *)&arg, sizeof arg);
 	}
-	/* wake_pending stays: a wake that came after we woke up must make
-	 * the next sleep return at once (costs findrunnable one loop when
-	 * it is stale). Only the exchange above consumes it. release: pairs
-	 * with the acquire in wait_old_sleeper. */
-	atomic_compare_exchange_strong_explicit(&np->sleeper, &me, NULL, memory_order_release,
-						memory_order_relaxed);
+	ringo__np_sleeper_leave(np, me);
 	return 0;
 }
 

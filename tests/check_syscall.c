@@ -144,6 +144,21 @@ START_TEST(test_many_blocked)
 }
 END_TEST
 
+/* ---- the runtime exits after Ps changed hands under their idle Ms --------- */
+
+/* Each blocker's return takes an idle P, often from under an M that is
+ * about to sleep on it. If that M slept on anyway, nothing would ever ring
+ * it (the P's new owner consumes the wake-up), and ringo_run would wait
+ * for it at exit for good: this test would time out. */
+#define EXIT_RUNS 100
+
+START_TEST(test_exit_after_handoffs)
+{
+	for (int run = 0; run < EXIT_RUNS; run++)
+		ck_assert_int_eq(ringo_run(many_blocked, NULL), 0);
+}
+END_TEST
+
 /* ---- errno survives the exit path ------------------------------------------ */
 
 static int errno_main(void *arg)
@@ -324,6 +339,7 @@ static Suite *syscall_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_syscall_handoff);
 	tcase_add_test(tc, test_many_blocked);
+	tcase_add_test(tc, test_exit_after_handoffs);
 	tcase_add_test(tc, test_syscall_errno);
 	tcase_add_test(tc, test_syscall_not_deadlock);
 	tcase_add_test(tc, test_lock_thread);
