@@ -149,13 +149,32 @@ END_TEST
 /* Each blocker's return takes an idle P, often from under an M that is
  * about to sleep on it. If that M slept on anyway, nothing would ever ring
  * it (the P's new owner consumes the wake-up), and ringo_run would wait
- * for it at exit for good: this test would time out. */
+ * for it at exit for good: this test would time out. The window is the
+ * M's own, so threads outside the runtime keep the CPUs busy to widen it
+ * (the kernel switches the M out there). */
 #define EXIT_RUNS 100
+#define HOGS 2
+static _Atomic int hogs_stop;
+
+static void *cpu_hog(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&hogs_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
 
 START_TEST(test_exit_after_handoffs)
 {
+	pthread_t hog[HOGS];
+	atomic_store(&hogs_stop, 0);
+	for (int i = 0; i < HOGS; i++)
+		ck_assert_int_eq(pthread_create(&hog[i], NULL, cpu_hog, NULL), 0);
 	for (int run = 0; run < EXIT_RUNS; run++)
 		ck_assert_int_eq(ringo_run(many_blocked, NULL), 0);
+	atomic_store(&hogs_stop, 1);
+	for (int i = 0; i < HOGS; i++)
+		pthread_join(hog[i], NULL);
 }
 END_TEST
 
