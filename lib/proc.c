@@ -416,7 +416,7 @@ void ringo_exit(void)
 	__builtin_unreachable();
 }
 
-void ringo_yield(void)
+void RINGO_SWITCHING(ringo_yield)(void)
 {
 	struct ringo_m *m = ringo__getm();
 	struct ringo_g *gp = m ? m->curg : NULL;

@@ -36,6 +36,16 @@
 
 #define RINGO_HIDDEN __attribute__((visibility("hidden")))
 
+/* The body of a public function that can switch goroutines. On x86_64
+ * the public symbol is a stub in context_x86_64.S that calls this body
+ * and returns to its caller by an indirect jump instead of a ret (why:
+ * there); elsewhere the body is the public function. */
+#if defined(__x86_64__)
+#define RINGO_SWITCHING(name) RINGO_HIDDEN ringo__body_##name
+#else
+#define RINGO_SWITCHING(name) name
+#endif
+
 /* A function whose loads ThreadSanitizer does not see: the racy peeks at
  * other threads' scheduler state that sysmon, the netpoller and preemption
  * make on purpose (a stale value costs a wasted action). Out of line, and
