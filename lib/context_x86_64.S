@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * context_x86_64.S - the first frame of a new goroutine on x86_64.
+ * context_x86_64.S - the first frame of a new goroutine on x86_64, and
+ * the stub through which ringo_yield returns to its caller.
  *
  * The switch itself is inline assembly in context.h, so that the compiler
  * saves callee-saved registers once, in the switching function's own
@@ -29,7 +30,7 @@ ringo__ctx_trampoline:
 	.size	ringo__ctx_trampoline, .-ringo__ctx_trampoline
 
 /*
- * Public functions that switch goroutines return by an indirect jump.
+ * ringo_yield returns by an indirect jump.
  *
  * After a switch, the return stack buffer still predicts the returns of
  * the goroutine that switched out. Inside the runtime both goroutines
@@ -50,8 +51,8 @@ ringo__ctx_trampoline:
  *
  * Only ringo_yield has a stub. On ringo_chan_send, ringo_chan_recv and
  * ringo_select it measured slower (chan_pingpong 64 -> 77 ns, select
- * 129 -> 166): their bodies return through several frames, and the
- * indirect jump's history no longer told the goroutines apart.
+ * 129 -> 166); why was not established, so the macro stays for a
+ * function that measures faster with it.
  */
 	.macro	switching name
 	.globl	\name
