@@ -36,3 +36,33 @@ void ringo__free(void *p, size_t size)
 	sdallocx(p, size ? size : 1, 0);
 #endif
 }
+
+/* For structures laid out in cache lines (_Alignas(RINGO_CACHELINE)):
+ * jemalloc does not promise more than 16 bytes of alignment otherwise. */
+void *ringo__alloc_lines(size_t size)
+{
+#ifdef RINGO_SANITIZE
+	size_t len = (size + RINGO_CACHELINE - 1) & ~(size_t)(RINGO_CACHELINE - 1);
+	void *p = aligned_alloc(RINGO_CACHELINE, len ? len : RINGO_CACHELINE);
+	if (p)
+		memset(p, 0, len);
+	return p;
+#else
+	return mallocx(size ? size : 1, MALLOCX_ZERO | MALLOCX_ALIGN(RINGO_CACHELINE));
+#endif
+}
+
+void ringo__free_lines(void *p, size_t size)
+{
+	if (!p)
+		return;
+#ifdef RINGO_DEBUG_BUILD
+	memset(p, 0xdb, size);
+#endif
+#ifdef RINGO_SANITIZE
+	(void)size;
+	free(p);
+#else
+	sdallocx(p, size ? size : 1, MALLOCX_ALIGN(RINGO_CACHELINE));
+#endif
+}

@@ -647,7 +647,7 @@ static void teardown(void)
 		struct ringo_p *p = s->allp[i];
 		ringo__timers_destroy(p);
 		ringo__netpoll_destroy(p);
-		ringo__free(p, sizeof *p);
+		ringo__free_lines(p, sizeof *p);
 	}
 	ringo__free(s->allp, sizeof(*s->allp) * (MAXPROCS_LIMIT + 1));
 	struct ringo_m *m = s->allm;
@@ -665,7 +665,7 @@ static void teardown(void)
 
 int ringo__new_p(int32_t id, struct ringo_p **out)
 {
-	struct ringo_p *p = ringo__alloc(sizeof *p);
+	struct ringo_p *p = ringo__alloc_lines(sizeof *p);
 	if (!p)
 		return -ENOMEM;
 	p->id = id;
@@ -677,7 +677,7 @@ int ringo__new_p(int32_t id, struct ringo_p **out)
 			ringo__timers_destroy(p);
 	}
 	if (r < 0) {
-		ringo__free(p, sizeof *p);
+		ringo__free_lines(p, sizeof *p);
 		return r;
 	}
 	*out = p;
@@ -755,7 +755,7 @@ fail:
 		for (int i = 0; s->allp[i]; i++) {
 			ringo__timers_destroy(s->allp[i]);
 			ringo__netpoll_destroy(s->allp[i]);
-			ringo__free(s->allp[i], sizeof(struct ringo_p));
+			ringo__free_lines(s->allp[i], sizeof(struct ringo_p));
 		}
 		ringo__free(s->allp, sizeof(*s->allp) * (MAXPROCS_LIMIT + 1));
 	}

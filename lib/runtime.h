@@ -83,6 +83,9 @@ RINGO_HIDDEN void ringo__fatal_dump(const char *fmt, ...)
 
 RINGO_HIDDEN void *ringo__alloc(size_t size);	/* zeroed; NULL on ENOMEM */
 RINGO_HIDDEN void ringo__free(void *p, size_t size);
+/* The same, aligned to RINGO_CACHELINE (for structures laid out in lines). */
+RINGO_HIDDEN void *ringo__alloc_lines(size_t size);
+RINGO_HIDDEN void ringo__free_lines(void *p, size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Runtime-internal locks (lock.c): futex mutexes that block the M.     */
@@ -254,31 +257,36 @@ enum ringo__pstatus {
 struct ringo__timers;		/* timer.c */
 struct ringo__netpoll;		/* netpoll/ */
 
+#define RINGO_CACHELINE 64
+
 struct ringo_p {
 	int32_t id;
 	_Atomic uint32_t status;	/* enum ringo__pstatus [atomic; sched.lock for idle list] */
 	struct ringo_m *m;		/* owning M, or the M asleep on an idle P */
 	struct ringo_p *link;		/* sched.pidle link [sched.lock] */
-	_Atomic uint32_t schedtick;	/* bumped on every schedule [owner; sysmon reads] */
 	_Atomic uint32_t syscalltick;	/* bumped on every syscall [owner; sysmon reads] */
+	struct ringo__timers *timers;	/* timer heap (timer.c) */
+	struct ringo__netpoll *netpoll;	/* this P's ring (netpoll/) */
+	_Atomic int64_t timer0_when;	/* earliest timer deadline, 0 = none [timers lock; read racily] */
+
+	/* Written by the owner at every switch or spawn, on a line of their
+	 * own: a thief reading or stealing from the run queue below takes
+	 * the queue's lines, and owner-only fields that shared them (gfree
+	 * beside runnext) made each spawn at 2 Ps wait for them to come
+	 * back. The struct is allocated line-aligned (ringo__alloc_lines). */
+	_Alignas(RINGO_CACHELINE) _Atomic uint32_t schedtick; /* bumped on every schedule [owner; sysmon reads] */
+	int32_t gfree_count;
+	struct ringo_g *gfree;		/* dead Gs with default-size stacks [owner] */
+	_Atomic int64_t ngoroutines;	/* goroutines created minus died here [owner; summed racily] */
+	uint64_t goidcache, goidcacheend; /* batch of goroutine ids [owner] */
 
 	/* Local run queue: a lock-free ring. Only the owner writes tail
 	 * (store-release pairs with the thief's load-acquire); owner and
 	 * thieves CAS head (acq_rel). runnext is the G to run next. */
-	_Atomic uint32_t runqhead;
+	_Alignas(RINGO_CACHELINE) _Atomic uint32_t runqhead;
 	_Atomic uint32_t runqtail;
 	struct ringo_g *_Atomic runq[RINGO_RUNQ_SIZE];
 	struct ringo_g *_Atomic runnext;
-
-	/* Dead Gs with default-size stacks, ready for reuse [owner]. */
-	struct ringo_g *gfree;
-	int32_t gfree_count;
-
-	struct ringo__timers *timers;	/* timer heap (timer.c) */
-	struct ringo__netpoll *netpoll;	/* this P's ring (netpoll/) */
-	_Atomic int64_t timer0_when;	/* earliest timer deadline, 0 = none [timers lock; read racily] */
-	_Atomic int64_t ngoroutines;	/* goroutines created minus died here [owner; summed racily] */
-	uint64_t goidcache, goidcacheend; /* batch of goroutine ids [owner] */
 };
 
 /* ------------------------------------------------------------------ */
@@ -324,8 +332,6 @@ struct ringo_m {
  * every switch reads the flags of the first group, and a write to anything
  * sharing their line (a lock, a counter bumped per I/O) would make that
  * read miss on every other P. */
-#define RINGO_CACHELINE 64
-
 struct ringo__sched {
 	/* Read on every switch: flags written rarely, and runqsize, written
 	 * whenever the global queue changes (which is when a switch must
