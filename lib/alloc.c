@@ -38,7 +38,8 @@ void ringo__free(void *p, size_t size)
 }
 
 /* For structures laid out in cache lines (_Alignas(RINGO_CACHELINE)):
- * jemalloc does not promise more than 16 bytes of alignment otherwise. */
+ * without the flag jemalloc promises only the alignment of the size
+ * class, and the lines would straddle. */
 void *ringo__alloc_lines(size_t size)
 {
 #ifdef RINGO_SANITIZE

@@ -257,6 +257,8 @@ enum ringo__pstatus {
 struct ringo__timers;		/* timer.c */
 struct ringo__netpoll;		/* netpoll/ */
 
+/* Shared structures keep fields written by different threads on
+ * different lines of this size (struct ringo_p, struct ringo__sched). */
 #define RINGO_CACHELINE 64
 
 struct ringo_p {
