@@ -13,6 +13,12 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+#ifdef RINGO_SANITIZE
+#define ALIGN_LINES 0	/* free() takes both calloc's and aligned_alloc's */
+#else
+#define ALIGN_LINES MALLOCX_ALIGN(RINGO_CACHELINE)
+#endif
+
 void *ringo__alloc(size_t size)
 {
 #ifdef RINGO_SANITIZE
@@ -22,7 +28,9 @@ void *ringo__alloc(size_t size)
 #endif
 }
 
-void ringo__free(void *p, size_t size)
+/* flags: the jemalloc flags the block was allocated with (sdallocx wants
+ * them to find its size class). */
+static void free_flags(void *p, size_t size, int flags)
 {
 	if (!p)
 		return;
@@ -31,10 +39,16 @@ void ringo__free(void *p, size_t size)
 #endif
 #ifdef RINGO_SANITIZE
 	(void)size;
+	(void)flags;
 	free(p);
 #else
-	sdallocx(p, size ? size : 1, 0);
+	sdallocx(p, size ? size : 1, flags);
 #endif
+}
+
+void ringo__free(void *p, size_t size)
+{
+	free_flags(p, size, 0);
 }
 
 /* For structures laid out in cache lines (_Alignas(RINGO_CACHELINE)):
@@ -49,21 +63,11 @@ void *ringo__alloc_lines(size_t size)
 		memset(p, 0, len);
 	return p;
 #else
-	return mallocx(size ? size : 1, MALLOCX_ZERO | MALLOCX_ALIGN(RINGO_CACHELINE));
+	return mallocx(size ? size : 1, MALLOCX_ZERO | ALIGN_LINES);
 #endif
 }
 
 void ringo__free_lines(void *p, size_t size)
 {
-	if (!p)
-		return;
-#ifdef RINGO_DEBUG_BUILD
-	memset(p, 0xdb, size);
-#endif
-#ifdef RINGO_SANITIZE
-	(void)size;
-	free(p);
-#else
-	sdallocx(p, size ? size : 1, MALLOCX_ALIGN(RINGO_CACHELINE));
-#endif
+	free_flags(p, size, ALIGN_LINES);
 }

@@ -284,7 +284,9 @@ struct ringo_p {
 
 	/* Local run queue: a lock-free ring. Only the owner writes tail
 	 * (store-release pairs with the thief's load-acquire); owner and
-	 * thieves CAS head (acq_rel). runnext is the G to run next. */
+	 * thieves CAS head (acq_rel). runnext is the G to run next; beside
+	 * head instead of after the ring, chan_buffered_p2 measured ~5%
+	 * slower. */
 	_Alignas(RINGO_CACHELINE) _Atomic uint32_t runqhead;
 	_Atomic uint32_t runqtail;
 	struct ringo_g *_Atomic runq[RINGO_RUNQ_SIZE];
