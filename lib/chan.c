@@ -30,28 +30,8 @@
  */
 #include "chan.h"
 
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
-
-/* ------------------------------------------------------------------ */
-/* The channel lock's contended path (chan.h)                           */
-
-void ringo__chan_lock_slow(struct ringo_chan *c)
-{
-	for (unsigned spins = 0;; spins++) {
-		uint32_t free = 0;
-		/* test before test-and-set: spin on a shared cache line */
-		if (atomic_load_explicit(&c->lock, memory_order_relaxed) == 0 &&
-		    atomic_compare_exchange_weak_explicit(&c->lock, &free, 1,
-				memory_order_acquire, memory_order_relaxed))
-			return;
-		if (spins < 100)
-			ringo__cpu_relax();
-		else
-			sched_yield();	/* the holder's thread may be descheduled */
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* Make, references                                                      */

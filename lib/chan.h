@@ -57,7 +57,14 @@ struct ringo__waitq {
 struct ringo_chan {
 	_Atomic uint32_t lock;		/* 0 free, 1 held (ringo__chan_lock);
 					 * protects every field below but refs */
+	_Atomic uint32_t held;		/* 1 while the bias P holds the channel
+					 * [written only by the thread running that P] */
+	_Atomic uint32_t bias;		/* 0, P id + 1, or | CHAN_BIAS_REVOKED
+					 * (chanlock.c) [written under lock] */
 	uint32_t closed;		/* [lock] */
+	uint32_t bias_candidate;	/* P id + 1 on a streak [lock] */
+	uint32_t bias_streak;		/* its consecutive operations [lock] */
+	uint32_t bias_misses;		/* streaks broken so far [lock] */
 	size_t qcount;			/* elements in the buffer [lock] */
 	size_t dataqsiz;		/* buffer capacity [immutable] */
 	size_t elemsize;		/* [immutable] */
@@ -90,27 +97,68 @@ struct ringo_chan {
  * have been descheduled by the kernel). The park path holds the lock
  * across the switch until the unlock function runs: still a short, bounded
  * section.
+ *
+ * A channel that one P has used for a long streak is biased to that P:
+ * goroutines running on it take the channel with two plain stores and no
+ * locked instruction (c->held), and anyone else first revokes the bias,
+ * for good. Only one thread runs a P at a time, and a holder is never
+ * switched out (m->locks), so c->held needs no atomic read-modify-write;
+ * the revoker's membarrier(2) stands in for the fence the owner's side
+ * leaves out. The protocol, its proof and the streak rules: chanlock.c.
  */
 
+#define RINGO_CHAN_BIAS_REVOKED 0x80000000u
+#define RINGO_CHAN_NOBODY UINT32_MAX	/* self of a thread without a P: never a bias */
+
 RINGO_HIDDEN void ringo__chan_lock_slow(struct ringo_chan *c);
+RINGO_HIDDEN void ringo__chan_bias_account(struct ringo_chan *c, uint32_t self);
+
+/* The bias value of the P this thread runs, or RINGO_CHAN_NOBODY. */
+static inline uint32_t ringo__chan_self(const struct ringo_m *m)
+{
+	return m && m->p ? (uint32_t)m->p->id + 1 : RINGO_CHAN_NOBODY;
+}
 
 static inline void ringo__chan_lock(struct ringo_chan *c)
 {
 	struct ringo_m *m = ringo__getm();
 	if (m)
 		m->locks++;
+	uint32_t self = ringo__chan_self(m);
+	if (atomic_load_explicit(&c->bias, memory_order_relaxed) == self) {
+		/* The owner's side of the Dekker pair: announce, then look
+		 * again. The compiler keeps the order; a revoker's membarrier
+		 * makes the CPU keep it (chanlock.c). */
+		atomic_store_explicit(&c->held, 1, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+		if (likely(atomic_load_explicit(&c->bias, memory_order_acquire) == self))
+			return;
+		atomic_store_explicit(&c->held, 0, memory_order_release);	/* revoked: back off */
+	}
 	uint32_t free = 0;
 	/* acquire: pairs with the release store in ringo__chan_unlock */
 	if (unlikely(!atomic_compare_exchange_strong_explicit(&c->lock, &free, 1,
 			memory_order_acquire, memory_order_relaxed)))
 		ringo__chan_lock_slow(c);
+	if (unlikely(!(atomic_load_explicit(&c->bias, memory_order_relaxed) &
+		       RINGO_CHAN_BIAS_REVOKED)))
+		ringo__chan_bias_account(c, self);
 }
 
 static inline void ringo__chan_unlock(struct ringo_chan *c)
 {
-	/* release: pairs with the acquiring CAS of the next holder */
-	atomic_store_explicit(&c->lock, 0, memory_order_release);
 	struct ringo_m *m = ringo__getm();
+	/* This thread runs the bias P (revoked or not) and c->held is set:
+	 * only its own ringo__chan_lock can have set it. Nothing of c is
+	 * touched after the releasing store: c may be freed by then. */
+	if ((atomic_load_explicit(&c->bias, memory_order_relaxed) & ~RINGO_CHAN_BIAS_REVOKED) ==
+		    ringo__chan_self(m) &&
+	    atomic_load_explicit(&c->held, memory_order_relaxed))
+		/* release: pairs with a revoker's acquiring wait */
+		atomic_store_explicit(&c->held, 0, memory_order_release);
+	else
+		/* release: pairs with the acquiring CAS of the next holder */
+		atomic_store_explicit(&c->lock, 0, memory_order_release);
 	if (m)
 		m->locks--;
 }

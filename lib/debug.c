@@ -30,6 +30,7 @@ struct ringo__debug ringo__debug;
 void ringo__debug_parse(void)
 {
 	memset(&ringo__debug, 0, sizeof ringo__debug);
+	ringo__debug.chanbias = -1;
 	const char *env = getenv("RINGO_DEBUG");
 	if (!env || !*env)
 		return;
@@ -50,6 +51,8 @@ void ringo__debug_parse(void)
 			ringo__debug.scheddetail = v != 0;
 		else if (!strcmp(tok, "asyncpreemptoff"))
 			ringo__debug.asyncpreemptoff = v != 0;
+		else if (!strcmp(tok, "chanbias"))
+			ringo__debug.chanbias = v < 0 ? 0 : v;
 		else if (strcmp(tok, "1") != 0)
 			fprintf(stderr, "ringo: unknown RINGO_DEBUG setting '%s'\n", tok);
 	}

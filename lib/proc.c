@@ -697,6 +697,7 @@ int ringo_run(int (*main_fn)(void *), void *arg)
 	s->start_time = ringo__nanotime();
 	atomic_store_explicit(&s->coarse_now, s->start_time, memory_order_relaxed);
 	ringo__debug_parse();
+	ringo__chan_bias_init();
 	ringo__stack_init();
 
 	int r = -ENOMEM;

@@ -406,6 +406,7 @@ struct ringo__debug {
 	int64_t schedtrace_ms;	/* schedtrace=MS */
 	bool scheddetail;	/* scheddetail=1 */
 	bool asyncpreemptoff;	/* asyncpreemptoff=1 */
+	int64_t chanbias;	/* chanbias=N: streak that biases a channel; -1 default */
 	bool verbose;		/* RINGO_DEBUG set at all: say which back-ends run */
 };
 RINGO_HIDDEN extern struct ringo__debug ringo__debug;
@@ -609,6 +610,7 @@ RINGO_HIDDEN void ringo__sysmon_start(void);
 RINGO_HIDDEN void ringo__sysmon_stop(void);
 /* Wake sysmon if it sleeps long (ringo_syscall_enter, when work waits). */
 RINGO_HIDDEN void ringo__sysmon_kick(void);
+RINGO_HIDDEN void ringo__chan_bias_init(void);	/* chanlock.c: membarrier, streak */
 RINGO_HIDDEN void ringo__preempt_init(void);	/* install SIGURG handler */
 /* Ask m's thread, by SIGURG, to preempt its goroutine if that goroutine's
  * preempt flag is set and it is at a safe point. No-op when async

@@ -607,6 +607,112 @@ START_TEST(test_foreign_thread_nonblocking)
 }
 END_TEST
 
+/* ---- biased channel locks (chanlock.c) ------------------------------------ */
+
+/* With RINGO_DEBUG=chanbias=1 a channel is biased to a P after two
+ * operations in a row from it. Each round a fresh channel carries
+ * BIAS_ITEMS values from the main goroutine to two receivers at once: a
+ * goroutine (same P at maxprocs 1, often the other at 2) and a thread
+ * outside the runtime polling with try_recv, whose first look revokes
+ * the bias while the owner is mid-stream. A lock that let both in at
+ * once would lose, duplicate or reorder values. */
+#define BIAS_MAX_ROUNDS 800
+#define BIAS_ROUNDS SCALE(BIAS_MAX_ROUNDS, 200)
+#define BIAS_ITEMS 200
+
+static ringo_chan *_Atomic bias_chans[BIAS_MAX_ROUNDS];
+static _Atomic int bias_rounds_done;
+static _Atomic unsigned char bias_seen[BIAS_MAX_ROUNDS * BIAS_ITEMS];
+
+/* Receive until closed; each receiver sees increasing values. */
+static long bias_take(ringo_chan *c, bool foreign)
+{
+	long n = 0;
+	int v, last = -1, r, idle = 0;
+	while ((r = foreign ? ringo_chan_try_recv(c, &v) : ringo_chan_recv(c, &v)) != 0) {
+		if (r == -EAGAIN) {
+			if (++idle % 64 == 0)
+				sched_yield();	/* poll hard: revoke while the owner runs */
+			continue;
+		}
+		REQUIRE_EQ(r, 1);
+		REQUIRE_MSG(v > last, "value %d after %d", v, last);
+		REQUIRE(v >= 0 && v < BIAS_MAX_ROUNDS * BIAS_ITEMS);
+		atomic_fetch_add_explicit(&bias_seen[v], 1, memory_order_relaxed);
+		last = v;
+		n++;
+	}
+	return n;
+}
+
+static void *bias_foreign(void *arg)
+{
+	(void)arg;
+	for (int round = 0; round < BIAS_ROUNDS; round++) {
+		ringo_chan *c;
+		while (!(c = atomic_load(&bias_chans[round])))
+			sched_yield();
+		bias_take(c, true);
+		atomic_store(&bias_rounds_done, round + 1);
+	}
+	return NULL;
+}
+
+static ringo_chan *bias_done;	/* receivers report their counts here */
+
+static void bias_receiver(void *arg)
+{
+	long n = bias_take(arg, false);
+	REQUIRE_OK(ringo_chan_send(bias_done, &n));
+}
+
+static int bias_main(void *arg)
+{
+	(void)arg;
+	/* main may wait for the thread alone: keep the deadlock detector,
+	 * which cannot see it, from calling that a deadlock */
+	atomic_store(&keeper_stop, 0);
+	REQUIRE_OK(ringo_go(keeper, NULL));
+	memset(bias_chans, 0, sizeof bias_chans);	/* CK_FORK=no runs it twice */
+	memset(bias_seen, 0, sizeof bias_seen);
+	atomic_store(&bias_rounds_done, 0);
+	bias_done = ringo_chan_make(sizeof(long), 1);
+	pthread_t t;
+	REQUIRE_EQ(pthread_create(&t, NULL, bias_foreign, NULL), 0);
+	for (int round = 0; round < BIAS_ROUNDS; round++) {
+		ringo_chan *c = ringo_chan_make(sizeof(int), 4);
+		atomic_store(&bias_chans[round], c);
+		REQUIRE_OK(ringo_go(bias_receiver, c));
+		for (int i = 0; i < BIAS_ITEMS; i++) {
+			int v = round * BIAS_ITEMS + i;
+			REQUIRE_OK(ringo_chan_send(c, &v));
+		}
+		REQUIRE_OK(ringo_chan_close(c));
+		long n;
+		REQUIRE_EQ(ringo_chan_recv(bias_done, &n), 1);
+		while (atomic_load(&bias_rounds_done) != round + 1)
+			ringo_yield();	/* the thread drains the closed channel */
+		for (int i = 0; i < BIAS_ITEMS; i++) {
+			int v = round * BIAS_ITEMS + i;
+			REQUIRE_MSG(atomic_load(&bias_seen[v]) == 1, "round %d: value %d seen %d times",
+				    round, v, atomic_load(&bias_seen[v]));
+		}
+		ringo_chan_unref(c);
+	}
+	pthread_join(t, NULL);
+	atomic_store(&keeper_stop, 1);
+	ringo_chan_unref(bias_done);
+	return 0;
+}
+
+START_TEST(test_bias_revoked_midstream)
+{
+	setenv("RINGO_DEBUG", "chanbias=1", 1);
+	RUN(bias_main, NULL);
+	unsetenv("RINGO_DEBUG");
+}
+END_TEST
+
 /* ---- long loops of channel operations can be stopped (preempt check) ------ */
 
 static _Atomic int spin_stop, spin_running;
@@ -937,6 +1043,7 @@ static Suite *chan_suite(void)
 	tcase_add_test(tc, test_close_wakes_senders);
 	tc = new_case(s, "threads");
 	tcase_add_test(tc, test_foreign_thread_nonblocking);
+	tcase_add_test(tc, test_bias_revoked_midstream);
 	tcase_add_test(tc, test_preempt_in_chan_loop);
 	tcase_add_test(tc, test_memory_model);
 	tc = new_case(s, "programs");
