@@ -59,7 +59,7 @@ struct ringo_chan {
 					 * protects every field below but refs */
 	_Atomic uint32_t held;		/* 1 while the bias P holds the channel
 					 * [written only by the thread running that P] */
-	_Atomic uint32_t bias;		/* 0, P id + 1, or | CHAN_BIAS_REVOKED
+	_Atomic uint32_t bias;		/* 0, P id + 1, or | RINGO_CHAN_BIAS_REVOKED
 					 * (chanlock.c) [written under lock] */
 	uint32_t closed;		/* [lock] */
 	uint32_t bias_candidate;	/* P id + 1 on a streak [lock] */
@@ -148,12 +148,13 @@ static inline void ringo__chan_lock(struct ringo_chan *c)
 static inline void ringo__chan_unlock(struct ringo_chan *c)
 {
 	struct ringo_m *m = ringo__getm();
-	/* This thread runs the bias P (revoked or not) and c->held is set:
-	 * only its own ringo__chan_lock can have set it. Nothing of c is
-	 * touched after the releasing store: c may be freed by then. */
-	if ((atomic_load_explicit(&c->bias, memory_order_relaxed) & ~RINGO_CHAN_BIAS_REVOKED) ==
-		    ringo__chan_self(m) &&
-	    atomic_load_explicit(&c->held, memory_order_relaxed))
+	/* c->held is set and this thread runs the bias P (revoked or not):
+	 * only its own ringo__chan_lock can have set it. (held first: it is
+	 * 0 on every channel never biased.) Nothing of c is touched after
+	 * the releasing store: c may be freed by then. */
+	if (atomic_load_explicit(&c->held, memory_order_relaxed) &&
+	    (atomic_load_explicit(&c->bias, memory_order_relaxed) & ~RINGO_CHAN_BIAS_REVOKED) ==
+		    ringo__chan_self(m))
 		/* release: pairs with a revoker's acquiring wait */
 		atomic_store_explicit(&c->held, 0, memory_order_release);
 	else

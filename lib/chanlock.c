@@ -33,7 +33,9 @@
  * holds off async preemption; a parking holder's unlock function runs on
  * the same M before anything else). Its owner's critical sections are
  * ordered after the revoker's by c->lock; the revoker's after the owner's
- * by the release/acquire pair on held.
+ * by the release/acquire pair on held. The revoker's wait keeps the lock
+ * order (chan.h): it holds only channels below c, and an owner holding
+ * c waits only for channels above it.
  *
  * A channel whose streaks keep breaking (CHAN_BIAS_MAX_MISSES of them)
  * is never biased: its operations skip this accounting altogether.

@@ -707,9 +707,7 @@ static int bias_main(void *arg)
 
 START_TEST(test_bias_revoked_midstream)
 {
-	setenv("RINGO_DEBUG", "chanbias=1", 1);
-	RUN(bias_main, NULL);
-	unsetenv("RINGO_DEBUG");
+	RUN_DEBUG("chanbias=1", bias_main, NULL);
 }
 END_TEST
 

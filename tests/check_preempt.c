@@ -206,9 +206,7 @@ static int coop_main(void *arg)
 
 START_TEST(test_asyncpreemptoff)
 {
-	setenv("RINGO_DEBUG", "asyncpreemptoff=1", 1);
-	RUN(coop_main, NULL);
-	unsetenv("RINGO_DEBUG");
+	RUN_DEBUG("asyncpreemptoff=1", coop_main, NULL);
 }
 END_TEST
 

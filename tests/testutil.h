@@ -62,6 +62,14 @@ static inline void ringo_test_mark_point(const char *file, int line)
 		ck_assert_msg(rr_ == 0, "ringo_run returned %d", rr_);         \
 	} while (0)
 
+/* RUN with RINGO_DEBUG set to settings for this run only. */
+#define RUN_DEBUG(settings, fn, arg)                                           \
+	do {                                                                   \
+		setenv("RINGO_DEBUG", (settings), 1);                          \
+		RUN(fn, arg);                                                  \
+		unsetenv("RINGO_DEBUG");                                       \
+	} while (0)
+
 /* Inside a goroutine: fail the test (the forked process reports it). */
 #define GO_OK(expr)                                                            \
 	do {                                                                   \
