@@ -48,6 +48,7 @@ ringo_chan *ringo_chan_make(size_t elem_size, size_t cap)
 	c->elemsize = elem_size;
 	c->dataqsiz = cap;
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->bias, RINGO_CHAN_UNBIASED);
 	return c;
 }
 

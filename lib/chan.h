@@ -59,12 +59,12 @@ struct ringo_chan {
 					 * protects every field below but refs */
 	_Atomic uint32_t held;		/* 1 while the bias P holds the channel
 					 * [written only by the thread running that P] */
-	_Atomic uint32_t bias;		/* 0, P id + 1, or | RINGO_CHAN_BIAS_REVOKED
-					 * (chanlock.c) [written under lock] */
+	_Atomic uintptr_t bias;		/* RINGO_CHAN_UNBIASED, the P biased to, or
+					 * | RINGO_CHAN_BIAS_REVOKED (chanlock.c) [written under lock] */
 	uint32_t closed;		/* [lock] */
-	uint32_t bias_candidate;	/* P id + 1 on a streak [lock] */
-	uint32_t bias_streak;		/* its consecutive operations [lock] */
-	uint32_t bias_misses;		/* streaks broken so far [lock] */
+	uint16_t bias_streak;		/* bias_candidate's operations in a row [lock] */
+	uint16_t bias_misses;		/* streaks broken so far [lock] */
+	uintptr_t bias_candidate;	/* the P on a streak [lock] */
 	size_t qcount;			/* elements in the buffer [lock] */
 	size_t dataqsiz;		/* buffer capacity [immutable] */
 	size_t elemsize;		/* [immutable] */
@@ -107,16 +107,18 @@ struct ringo_chan {
  * leaves out. The protocol, its proof and the streak rules: chanlock.c.
  */
 
-#define RINGO_CHAN_BIAS_REVOKED 0x80000000u
-#define RINGO_CHAN_NOBODY UINT32_MAX	/* self of a thread without a P: never a bias */
+/* c->bias: a P's address (line-aligned), or one of these. */
+#define RINGO_CHAN_UNBIASED ((uintptr_t)1)	/* new: counting streaks */
+#define RINGO_CHAN_BIAS_REVOKED ((uintptr_t)2)	/* or'ed in for good */
 
 RINGO_HIDDEN void ringo__chan_lock_slow(struct ringo_chan *c);
-RINGO_HIDDEN void ringo__chan_bias_account(struct ringo_chan *c, uint32_t self);
+RINGO_HIDDEN void ringo__chan_bias_account(struct ringo_chan *c, uintptr_t self);
 
-/* The bias value of the P this thread runs, or RINGO_CHAN_NOBODY. */
-static inline uint32_t ringo__chan_self(const struct ringo_m *m)
+/* The bias value of this thread: its P, or 0 without one (never a bias:
+ * c->bias is never 0). */
+static inline uintptr_t ringo__chan_self(const struct ringo_m *m)
 {
-	return m && m->p ? (uint32_t)m->p->id + 1 : RINGO_CHAN_NOBODY;
+	return m ? (uintptr_t)m->p : 0;
 }
 
 static inline void ringo__chan_lock(struct ringo_chan *c)
@@ -124,7 +126,7 @@ static inline void ringo__chan_lock(struct ringo_chan *c)
 	struct ringo_m *m = ringo__getm();
 	if (m)
 		m->locks++;
-	uint32_t self = ringo__chan_self(m);
+	uintptr_t self = ringo__chan_self(m);
 	if (atomic_load_explicit(&c->bias, memory_order_relaxed) == self) {
 		/* The owner's side of the Dekker pair: announce, then look
 		 * again. The compiler keeps the order; a revoker's membarrier

@@ -68,8 +68,8 @@ void ringo__chan_bias_init(void)
 	int64_t n = ringo__debug.chanbias;
 	if (n < 0)
 		n = CHAN_BIAS_STREAK;
-	if (n > UINT32_MAX / 2)
-		n = UINT32_MAX / 2;
+	if (n > UINT16_MAX)
+		n = UINT16_MAX;	/* c->bias_streak's range */
 	atomic_store_explicit(&bias_streak, registered > 0 ? (uint32_t)n : 0,
 			      memory_order_relaxed);
 	if (ringo__debug.verbose) {
@@ -102,7 +102,7 @@ void ringo__chan_lock_slow(struct ringo_chan *c)
 /* c is biased to another P: take the bias away for good. Called with
  * c->lock held, so no other revoker runs, and the owner, should it lose
  * the race for held, waits on c->lock. */
-static void chan_bias_revoke(struct ringo_chan *c, uint32_t b)
+static void chan_bias_revoke(struct ringo_chan *c, uintptr_t b)
 {
 	atomic_store_explicit(&c->bias, b | RINGO_CHAN_BIAS_REVOKED, memory_order_relaxed);
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
@@ -119,10 +119,10 @@ static void chan_bias_revoke(struct ringo_chan *c, uint32_t b)
 
 /* Taken through c->lock while c is not revoked (chan.h): revoke another
  * P's bias, or count this operation towards a streak of self's. */
-void ringo__chan_bias_account(struct ringo_chan *c, uint32_t self)
+void ringo__chan_bias_account(struct ringo_chan *c, uintptr_t self)
 {
-	uint32_t b = atomic_load_explicit(&c->bias, memory_order_relaxed);
-	if (b != 0) {
+	uintptr_t b = atomic_load_explicit(&c->bias, memory_order_relaxed);
+	if (b != RINGO_CHAN_UNBIASED) {
 		/* The bias P's own thread takes the fast path unless it saw
 		 * the bias revoked, so this is someone else. */
 		RINGO_ASSERT(b != self);
@@ -130,7 +130,8 @@ void ringo__chan_bias_account(struct ringo_chan *c, uint32_t self)
 		return;
 	}
 	uint32_t streak = atomic_load_explicit(&bias_streak, memory_order_relaxed);
-	if (self == c->bias_candidate && self != RINGO_CHAN_NOBODY) {
+	if (self == c->bias_candidate && self != 0) {
+		RINGO_ASSERT(!(self & (RINGO_CHAN_UNBIASED | RINGO_CHAN_BIAS_REVOKED)));
 		if (++c->bias_streak >= streak && streak != 0)
 			atomic_store_explicit(&c->bias, self, memory_order_relaxed);
 		return;
@@ -138,5 +139,6 @@ void ringo__chan_bias_account(struct ringo_chan *c, uint32_t self)
 	c->bias_candidate = self;
 	c->bias_streak = 1;
 	if (++c->bias_misses >= CHAN_BIAS_MAX_MISSES || streak == 0)
-		atomic_store_explicit(&c->bias, RINGO_CHAN_BIAS_REVOKED, memory_order_relaxed);
+		atomic_store_explicit(&c->bias, RINGO_CHAN_UNBIASED | RINGO_CHAN_BIAS_REVOKED,
+				      memory_order_relaxed);
 }
