@@ -47,6 +47,7 @@
  */
 #include "netpoll.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sched.h>
@@ -56,6 +57,13 @@
 
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 8192
+/* A scheduling round takes at most half a local run queue of completions,
+ * as the epoll back-end takes 128 events: the goroutines fit in the P's
+ * queue, where they stay near the ring that serves them, instead of
+ * spilling half the queue into the global one (a lock, and goroutines
+ * moved to other Ps). The rest wait in the CQ for the next round. */
+#define REAP_ROUND (RINGO_RUNQ_SIZE / 2)
+#define REAP_ALL UINT_MAX
 
 static const unsigned ring_flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
 				   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
@@ -317,13 +325,15 @@ static void complete(struct ringo__netpoll *np, uint64_t ud, int res, uint32_t f
 		ringo__glist_push(l, closer);
 }
 
-/* Reap every CQE (np->lock held). */
-static int reap_locked(struct ringo__netpoll *np, struct ringo__glist *l)
+/* Reap up to max CQEs (np->lock held); returns how many. */
+static int reap_locked(struct ringo__netpoll *np, struct ringo__glist *l, unsigned max)
 {
 	struct io_uring *r = &np->ring;
 	unsigned head, n = 0;
 	struct io_uring_cqe *cqe;
 	io_uring_for_each_cqe(r, head, cqe) {
+		if (n == max)
+			break;
 		complete(np, cqe->user_data, cqe->res, cqe->flags, l);
 		n++;
 	}
@@ -350,7 +360,7 @@ static void submit_locked(struct ringo__netpoll *np, struct ringo__glist *l)
 			continue;
 		if (ret == -EBUSY || ret == -EAGAIN) {
 			/* CQ backed up (NODROP keeps the overflow): make room. */
-			if (reap_locked(np, l) == 0)
+			if (reap_locked(np, l, REAP_ALL) == 0)
 				io_uring_get_events(r);	/* flush the kernel's overflow list */
 			continue;
 		}
@@ -547,7 +557,7 @@ int ringo__uring_poll(struct ringo__netpoll *np, bool block, int64_t deadline)
 			submit_locked(np, &l);	/* also runs our task_work */
 		else if (taskrun_pending(np))
 			io_uring_get_events(r);
-		reap_locked(np, &l);
+		reap_locked(np, &l, REAP_ROUND);
 		flush_nio(np);
 		ring_unlock(np);
 		int n = l.n;
@@ -735,7 +745,7 @@ int ringo__uring_poll_busy(struct ringo__netpoll *np)
 			submit_locked(np, &l);
 			done++;
 		}
-		reap_locked(np, &l);
+		reap_locked(np, &l, REAP_ALL);
 		flush_nio(np);
 		ring_unlock(np);
 		done += l.n;
@@ -772,9 +782,9 @@ void ringo__uring_move(struct ringo__netpoll *from, struct ringo__netpoll *to)
 		struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
 		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
 				(sigset_t *)&arg, sizeof arg);
-		reap_locked(from, &l);
+		reap_locked(from, &l, REAP_ALL);
 	}
-	reap_locked(from, &l);	/* doorbells and the like */
+	reap_locked(from, &l, REAP_ALL);	/* doorbells and the like */
 	flush_nio(from);
 	from->moving = NULL;
 	ring_unlock(from);
@@ -818,7 +828,7 @@ void ringo__uring_shutdown(struct ringo__netpoll *np)
 		struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
 		io_uring_enter2(r->ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
 				(sigset_t *)&arg, sizeof arg);
-		reap_locked(np, &l);
+		reap_locked(np, &l, REAP_ALL);
 		if (!warned && ringo__nanotime() - start > 5000000000LL) {
 			fprintf(stderr, "ringo: netpoll: still waiting for %lld I/O operations to finish\n",
 				(long long)atomic_load(&np->inflight));
