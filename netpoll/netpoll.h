@@ -246,6 +246,7 @@ struct ringo__netpoll {
 	_Atomic uint64_t polls;		/* owner's polls, for sysmon [owner writes, relaxed] */
 	struct ringo__netpoll *moving;	/* procresize: cancelled ops go there [lock] */
 	struct ringo__glist deferred;	/* readied at the owner's next poll [lock] */
+	_Atomic int32_t spin_ns;	/* idle spin budget (netpoll_uring.c) [relaxed] */
 	/* sysmon's view, written by sysmon only */
 	uint64_t sm_polls;		/* polls when it last changed... */
 	int64_t sm_since;		/* ...at this time */
