@@ -520,9 +520,9 @@ static inline bool taskrun_pending(struct ringo__netpoll *np)
  * blocks lets its vCPU halt, and waking it costs tens of µs - more than
  * the round trip. Returns true when the caller should not block.
  *
- * The spin is adaptive, as an adaptive mutex's: np->spin_ns becomes twice
- * what the last successful spin took, and halves after a spin that found
- * nothing. Request/response traffic (each reply within a few µs) keeps a
+ * The spin is adaptive, as an adaptive mutex's: np->spin_ns (2-20 µs)
+ * halves after a spin that found nothing and grows to twice what a
+ * successful spin took. Request/response traffic (each reply within a few µs) keeps a
  * full spin; a P whose work arrives at random (an echo server at light
  * load: half the 20 µs spins found nothing, the other half took 17 µs on
  * average) stops burning CPU that another thread could use. */
@@ -551,12 +551,16 @@ static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 	do {
 		for (int i = 0; i < 64; i++) {
 			if (idle_spin_found(np)) {
+				/* Grow only: work that was already there
+				 * says nothing about how long the next will
+				 * take to come. */
 				int64_t took = ringo__nanotime() - start;
-				int32_t next = took >= IDLE_SPIN_MAX_NS / 2 ? IDLE_SPIN_MAX_NS
-									      : (int32_t)(2 * took);
-				if (next < IDLE_SPIN_MIN_NS)
-					next = IDLE_SPIN_MIN_NS;
-				atomic_store_explicit(&np->spin_ns, next, memory_order_relaxed);
+				if (2 * took > budget)
+					atomic_store_explicit(&np->spin_ns,
+							      took >= IDLE_SPIN_MAX_NS / 2
+								      ? IDLE_SPIN_MAX_NS
+								      : (int32_t)(2 * took),
+							      memory_order_relaxed);
 				return true;
 			}
 			ringo__cpu_relax();
