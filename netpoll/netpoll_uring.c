@@ -554,12 +554,11 @@ static bool idle_spin(struct ringo__netpoll *np, int64_t deadline)
 				/* Grow only: work that was already there
 				 * says nothing about how long the next will
 				 * take to come. */
-				int64_t took = ringo__nanotime() - start;
-				if (2 * took > budget)
-					atomic_store_explicit(&np->spin_ns,
-							      took >= IDLE_SPIN_MAX_NS / 2
-								      ? IDLE_SPIN_MAX_NS
-								      : (int32_t)(2 * took),
+				int64_t want = 2 * (ringo__nanotime() - start);
+				if (want > IDLE_SPIN_MAX_NS)
+					want = IDLE_SPIN_MAX_NS;
+				if (want > budget)
+					atomic_store_explicit(&np->spin_ns, (int32_t)want,
 							      memory_order_relaxed);
 				return true;
 			}
