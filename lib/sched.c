@@ -54,6 +54,9 @@ static inline void execute_prepare(struct ringo_m *m, struct ringo_p *p,
 	gp->m = m;
 	m->curg = gp;
 	set_status(gp, G_RUNNING);
+	atomic_store_explicit(&p->switchtick,
+		atomic_load_explicit(&p->switchtick, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	if (!inherit_time)
 		atomic_store_explicit(&p->schedtick,
 			atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1,

@@ -154,6 +154,52 @@ START_TEST(test_parallel)
 }
 END_TEST
 
+/* ---- a goroutine readied by one that keeps running runs elsewhere ------ */
+
+/* A goroutine readied into an empty runnext wakes no P at once: its readier
+ * usually blocks next and runs it itself. When the readier keeps running
+ * instead, sysmon wakes an idle P for it. Here the readier spins in plain
+ * C with asynchronous preemption off, so its P never switches: the readied
+ * goroutine runs only if that wake-up comes. */
+
+static _Atomic int readied_ran;
+
+static void readied(void *arg)
+{
+	ringo_chan *c = arg;
+	ck_assert_int_eq(ringo_chan_recv(c, NULL), 1);
+	atomic_store(&readied_ran, 1);
+}
+
+static int readier_spins(void *arg)
+{
+	(void)arg;
+	for (int round = 0; round < 20; round++) {
+		ringo_chan *c = ringo_chan_make(0, 1);
+		ck_assert_ptr_nonnull(c);
+		atomic_store(&readied_ran, 0);
+		GO_OK(ringo_go(readied, c));
+		test_wait_parked("chan receive", 1);
+		ck_assert_int_eq(ringo_chan_send(c, NULL), 0);
+		/* No runtime call from here until it has run. The bound only
+		 * turns a missing wake-up into a failure instead of a hang. */
+		int64_t give_up = ringo_now() + 10 * 1000000000LL;
+		while (!atomic_load(&readied_ran))
+			ck_assert_msg(ringo_now() < give_up,
+				      "round %d: the readied goroutine never ran", round);
+		ringo_chan_unref(c);
+	}
+	return 0;
+}
+
+START_TEST(test_readied_runs_beside_readier)
+{
+	if (test_maxprocs() < 2)
+		return;	/* needs a second P */
+	RUN_DEBUG("asyncpreemptoff=1", readier_spins, NULL);
+}
+END_TEST
+
 /* ---- a goroutine spawning 10,000 overflows into the global queue -------- */
 
 #define OVERFLOW_N 10000
@@ -520,6 +566,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_spawn_million);
 	tcase_add_test(tc, test_yield_fair);
 	tcase_add_test(tc, test_parallel);
+	tcase_add_test(tc, test_readied_runs_beside_readier);
 	tcase_add_test(tc, test_overflow_global);
 	tcase_add_test(tc, test_global_batches);
 	tcase_add_test(tc, test_unique_ids);
