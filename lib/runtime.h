@@ -276,8 +276,10 @@ struct ringo_p {
 	 * the queue's lines, and owner-only fields that shared them (gfree
 	 * beside runnext) made each spawn at 2 Ps wait for them to come
 	 * back. The struct is allocated line-aligned (ringo__alloc_lines). */
-	_Alignas(RINGO_CACHELINE) _Atomic uint32_t schedtick; /* bumped on every new time slice [owner; sysmon reads] */
-	_Atomic uint32_t switchtick;	/* bumped on every switch to a G [owner; sysmon reads] */
+	/* Every switch to a G bumps one of these: schedtick when a new time
+	 * slice starts, handofftick when the G inherits the slice (runnext). */
+	_Alignas(RINGO_CACHELINE) _Atomic uint32_t schedtick; /* [owner; sysmon reads] */
+	_Atomic uint32_t handofftick;	/* [owner; sysmon reads] */
 	int32_t gfree_count;
 	struct ringo_g *gfree;		/* dead Gs with default-size stacks [owner] */
 	_Atomic int64_t ngoroutines;	/* goroutines created minus died here [owner; summed racily] */

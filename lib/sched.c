@@ -54,13 +54,9 @@ static inline void execute_prepare(struct ringo_m *m, struct ringo_p *p,
 	gp->m = m;
 	m->curg = gp;
 	set_status(gp, G_RUNNING);
-	atomic_store_explicit(&p->switchtick,
-		atomic_load_explicit(&p->switchtick, memory_order_relaxed) + 1,
-		memory_order_relaxed);
-	if (!inherit_time)
-		atomic_store_explicit(&p->schedtick,
-			atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1,
-			memory_order_relaxed);
+	_Atomic uint32_t *tick = inherit_time ? &p->handofftick : &p->schedtick;
+	atomic_store_explicit(tick, atomic_load_explicit(tick, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ */

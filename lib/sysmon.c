@@ -58,7 +58,7 @@
 /* What sysmon remembers of each P between rounds (sysmon thread only). */
 struct pdata {
 	uint32_t schedtick;	/* p->schedtick when last seen */
-	uint32_t switchtick;	/* p->switchtick when last seen */
+	uint32_t switches;	/* p->schedtick + p->handofftick when last seen */
 	int64_t schedwhen;	/* when this tick's goroutine started, at the latest */
 	uint32_t syscalltick;	/* p->syscalltick when last seen */
 	int64_t syscallwhen;	/* when that system call was first seen */
@@ -160,9 +160,9 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 			 * always have one of them queued, and waking a P for
 			 * that split them across cores (chan_buffered_p2
 			 * 40-53 ns, 9-10 ns together). */
-			uint32_t sw = atomic_load_explicit(&p->switchtick, memory_order_relaxed);
+			uint32_t sw = t + atomic_load_explicit(&p->handofftick, memory_order_relaxed);
 			bool queued = !ringo__runqempty(p);
-			if (queued && pd->queued && sw == pd->switchtick &&
+			if (queued && pd->queued && sw == pd->switches &&
 			    atomic_load_explicit(&s->npidle, memory_order_relaxed) > 0 &&
 			    atomic_load_explicit(&s->nmspinning, memory_order_relaxed) == 0) {
 				ringo__wakep();
@@ -170,7 +170,7 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 				queued = false;
 			}
 			pd->queued = queued;
-			pd->switchtick = sw;
+			pd->switches = sw;
 		} else if (st == P_SYSCALL) {
 			uint32_t t = atomic_load_explicit(&p->syscalltick, memory_order_relaxed);
 			if (pd->syscalltick != t || pd->syscallwhen == 0) {
