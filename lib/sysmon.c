@@ -151,18 +151,23 @@ static int retake(int64_t now, int64_t prev, int64_t *until, bool *busy)
 				if (now - pd->schedwhen >= FORCE_PREEMPT_NS)
 					preemptone(p);
 			}
-			/* Goroutines queued for a whole round in which the P
-			 * switched to no other G, while a P idles: a goroutine
-			 * readied into an empty runnext wakes nobody at once
-			 * (ringo__runqput_ready), this is its wake-up when its
-			 * readier keeps running. A P that switches is getting
-			 * to its queue: a producer and consumer taking turns
-			 * always have one of them queued, and waking a P for
-			 * that split them across cores (chan_buffered_p2
-			 * 40-53 ns, 9-10 ns together). */
+			/* Goroutines queued at two rounds in a row while a P
+			 * idles: a goroutine readied into an empty runnext
+			 * wakes nobody at once (ringo__runqput_ready), this is
+			 * its wake-up when its readier keeps running. runnext
+			 * alone counts only if the P switched to no other G
+			 * for the round: runnext is what a switch runs next,
+			 * so a P that switches is serving it. A producer and
+			 * consumer taking turns always have one of them in
+			 * runnext, and waking a P for that split them across
+			 * cores (chan_buffered_p2 40-53 ns, 8-9 ns together).
+			 * Goroutines in the ring wait behind others: two
+			 * rounds are enough (100,000 sleepers waking at 2 Ps
+			 * need that help). */
 			uint32_t sw = t + atomic_load_explicit(&p->handofftick, memory_order_relaxed);
 			bool queued = !ringo__runqempty(p);
-			if (queued && pd->queued && sw == pd->switches &&
+			if (queued && pd->queued &&
+			    (ringo__runqlen(p) > 0 || sw == pd->switches) &&
 			    atomic_load_explicit(&s->npidle, memory_order_relaxed) > 0 &&
 			    atomic_load_explicit(&s->nmspinning, memory_order_relaxed) == 0) {
 				ringo__wakep();
