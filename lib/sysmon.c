@@ -15,9 +15,9 @@
  *   - gives back the stack pages of dead Gs cached beyond a warm reserve
  *     that nobody reused for a second (proc.c, ringo__gfree_idle);
  *   - wakes an idle P when the global run queue has work and no M spins,
- *     or when goroutines have waited in a busy P's queue for a whole
- *     round without the P switching (the wake-up ringo__runqput_ready
- *     leaves out).
+ *     or when goroutines have waited in a busy P's queue for two rounds
+ *     (the wake-up ringo__runqput_ready leaves out; one in runnext alone
+ *     only if the P has not switched meanwhile).
  *
  * It is not an M: it runs no goroutines, holds no P and is not counted in
  * sched.mcount, so checkdead()'s arithmetic does not see it.

@@ -181,8 +181,9 @@ static int readier_spins(void *arg)
 		GO_OK(ringo_go(readied, c));
 		test_wait_parked("chan receive", 1);
 		ck_assert_int_eq(ringo_chan_send(c, NULL), 0);
-		/* No runtime call from here until it has run. The bound only
-		 * turns a missing wake-up into a failure instead of a hang. */
+		/* Nothing from here on switches (ringo_now only reads the
+		 * clock). The bound only turns a missing wake-up into a
+		 * failure instead of a hang. */
 		int64_t give_up = ringo_now() + 10 * 1000000000LL;
 		while (!atomic_load(&readied_ran))
 			ck_assert_msg(ringo_now() < give_up,
