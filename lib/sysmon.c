@@ -112,6 +112,18 @@ static bool preemptone(struct ringo_p *p)
 	return true;
 }
 
+/* The runtime is exiting. ringo__begin_exit asked each running goroutine
+ * to yield, once; one that an M started right after that look, or whose
+ * signal landed outside a safe point, would keep its M, and ringo_run's
+ * join of it, forever. Ask again every round until the Ms are gone. Not
+ * counted as activity: the usual pacing spaces the signals out. */
+static void preempt_for_exit(void)
+{
+	int32_t n = atomic_load(&ringo__sched.nprocs);
+	for (int32_t i = 0; i < n && i < MAXPROCS; i++)
+		preemptone(racy_allp(i));
+}
+
 /* One pass over the Ps: retake syscalls, preempt long runners, run
  * neglected timers. prev is the previous round's time. Returns how many Ps
  * it retook from system calls; lowers *until to the earliest timer that
@@ -271,6 +283,8 @@ static void *sysmon_main(void *arg)
 				int n = ringo__gfree_trim(trim_owed < TRIM_BATCH ? trim_owed : TRIM_BATCH);
 				trim_owed = n ? trim_owed - n : 0;
 			}
+		} else {
+			preempt_for_exit();
 		}
 		last = now;
 

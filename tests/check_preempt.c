@@ -568,6 +568,47 @@ START_TEST(test_libc_not_preempted)
 }
 END_TEST
 
+/* ---- the runtime exits while a goroutine loops in libc ------------------------- */
+
+/* The exit asks each running goroutine to yield with one signal. A
+ * goroutine that spends nearly all its time in libc declines nearly every
+ * signal (libc is not a safe point), so the runtime must keep asking until
+ * one lands in the loop's own instructions: without that the exit waits
+ * for this M forever. */
+
+static _Atomic int libc_looping;
+
+static void libc_looper(void *arg)
+{
+	(void)arg;
+	static char page[4096];
+	/* Through a volatile pointer: a memset the compiler inlines would
+	 * run in this executable, where every signal is accepted. */
+	void *(*volatile set)(void *, int, size_t) = memset;
+	atomic_store(&libc_looping, 1);
+	for (unsigned i = 0;; i++)
+		set(page, (int)i, sizeof page);
+}
+
+static int exit_libc_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&libc_looping, 0);
+	GO_OK(ringo_go(libc_looper, NULL));
+	/* Let the other P take it; return once it loops there. */
+	while (!atomic_load(&libc_looping))
+		ringo_yield();
+	return 3;
+}
+
+START_TEST(test_exit_past_libc_loop)
+{
+	if (!async_available() || test_maxprocs() < 2)
+		return;	/* needs the looper running on another P at exit */
+	ck_assert_int_eq(ringo_run(exit_libc_main, NULL), 3);
+}
+END_TEST
+
 /* ---- no spurious EINTR ----------------------------------------------------------- */
 
 static int epipe[2];
@@ -755,6 +796,7 @@ static Suite *preempt_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spin_preempted);
 	tcase_add_test(tc, test_exit_past_spinner);
+	tcase_add_test(tc, test_exit_past_libc_loop);
 	tcase_add_test(tc, test_locked_spinner);
 	tcase_add_test(tc, test_asyncpreemptoff);
 	tcase_add_test(tc, test_registers_exact);
