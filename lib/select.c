@@ -86,27 +86,34 @@ static void sift_down(const struct ringo_case *cases, uint16_t *order, int root,
 	}
 }
 
-/* Sort order[0..n) by channel address without allocating: insertion sort
- * for the common small selects, heap sort (O(n log n)) beyond. */
-static void sort_by_chan(const struct ringo_case *cases, uint16_t *order, int n)
+/* Fill lockorder with the indices of the nn cases that have a channel,
+ * sorted by channel address, without allocating: insertion as they are
+ * found for the common small selects, heap sort (O(n log n)) beyond. */
+static void build_lockorder(const struct ringo_case *cases, int n, uint16_t *lockorder, int nn)
 {
-	if (n <= SELECT_STACK_CASES) {
-		for (int i = 1; i < n; i++) {
-			uint16_t v = order[i];
-			int j = i;
-			for (; j > 0 && case_addr(cases, order[j - 1]) > case_addr(cases, v); j--)
-				order[j] = order[j - 1];
-			order[j] = v;
+	int j = 0;
+	if (nn <= SELECT_STACK_CASES) {
+		for (int i = 0; i < n; i++) {
+			uintptr_t a = case_addr(cases, (uint16_t)i);
+			if (!a)
+				continue;
+			int k = j++;
+			for (; k > 0 && case_addr(cases, lockorder[k - 1]) > a; k--)
+				lockorder[k] = lockorder[k - 1];
+			lockorder[k] = (uint16_t)i;
 		}
 		return;
 	}
-	for (int root = n / 2 - 1; root >= 0; root--)
-		sift_down(cases, order, root, n);
-	for (int end = n - 1; end > 0; end--) {
-		uint16_t t = order[0];
-		order[0] = order[end];
-		order[end] = t;
-		sift_down(cases, order, 0, end);
+	for (int i = 0; i < n; i++)
+		if (cases[i].chan)
+			lockorder[j++] = (uint16_t)i;
+	for (int root = nn / 2 - 1; root >= 0; root--)
+		sift_down(cases, lockorder, root, nn);
+	for (int end = nn - 1; end > 0; end--) {
+		uint16_t t = lockorder[0];
+		lockorder[0] = lockorder[end];
+		lockorder[end] = t;
+		sift_down(cases, lockorder, 0, end);
 	}
 }
 
@@ -295,6 +302,48 @@ static int select_block(struct ringo_g *gp, struct ringo_case *cases,
 	return fired->casei;
 }
 
+/* Passes 1 to 3, with every channel locked: when the fast pass found
+ * nothing (the usual way to block) or its look was stale. Out of line, so
+ * that a select that finds its case ready runs only the short front. */
+static int __attribute__((noinline))
+select_locked(struct ringo_g *gp, struct ringo_case *cases, int n, int nn, bool block)
+{
+	/* Scratch: the lock order and (blocking) the sudogs. */
+	uint16_t lockorder_stack[SELECT_STACK_CASES];
+	struct ringo__sudog sgs_stack[SELECT_STACK_CASES];
+	uint16_t *lockorder = lockorder_stack;
+	struct ringo__sudog *sgs = sgs_stack;
+	void *heap = NULL;
+	size_t heap_size = 0;
+	if (unlikely(nn > SELECT_STACK_CASES)) {
+		size_t sgs_size = block ? (size_t)nn * sizeof *sgs : 0;
+		heap_size = sgs_size + (size_t)nn * sizeof *lockorder;
+		heap = ringo__alloc(heap_size);
+		if (!heap)
+			return -ENOMEM;
+		sgs = heap;
+		lockorder = (uint16_t *)((char *)heap + sgs_size);
+	}
+	build_lockorder(cases, n, lockorder, nn);
+
+	struct ringo_g *wake = NULL;
+	sellock(cases, lockorder, nn);
+	int ret = select_poll(cases, lockorder, nn, &wake);
+	if (ret >= 0) {
+		selunlock(cases, lockorder, nn);
+		if (wake)
+			ringo__ready(wake);
+	} else if (!block) {
+		selunlock(cases, lockorder, nn);
+		ret = -EAGAIN;
+	} else {
+		ret = select_block(gp, cases, lockorder, nn, sgs);
+	}
+	if (unlikely(heap != NULL))
+		ringo__free(heap, heap_size);
+	return ret;
+}
+
 int ringo_select(struct ringo_case *cases, int n, int flags)
 {
 	bool block = !(flags & RINGO_SELECT_NOWAIT);
@@ -348,41 +397,5 @@ int ringo_select(struct ringo_case *cases, int n, int flags)
 		}
 	}
 
-	/* Scratch: the lock order and (blocking) the sudogs. */
-	uint16_t lockorder_stack[SELECT_STACK_CASES];
-	struct ringo__sudog sgs_stack[SELECT_STACK_CASES];
-	uint16_t *lockorder = lockorder_stack;
-	struct ringo__sudog *sgs = sgs_stack;
-	void *heap = NULL;
-	size_t heap_size = 0;
-	if (unlikely(nn > SELECT_STACK_CASES)) {
-		size_t sgs_size = block ? (size_t)nn * sizeof *sgs : 0;
-		heap_size = sgs_size + (size_t)nn * sizeof *lockorder;
-		heap = ringo__alloc(heap_size);
-		if (!heap)
-			return -ENOMEM;
-		sgs = heap;
-		lockorder = (uint16_t *)((char *)heap + sgs_size);
-	}
-	for (int i = 0, j = 0; i < n; i++)
-		if (cases[i].chan)
-			lockorder[j++] = (uint16_t)i;
-	sort_by_chan(cases, lockorder, nn);
-
-	int ret;
-	sellock(cases, lockorder, nn);
-	ret = select_poll(cases, lockorder, nn, &wake);
-	if (ret >= 0) {
-		selunlock(cases, lockorder, nn);
-		if (wake)
-			ringo__ready(wake);
-	} else if (!block) {
-		selunlock(cases, lockorder, nn);
-		ret = -EAGAIN;
-	} else {
-		ret = select_block(gp, cases, lockorder, nn, sgs);
-	}
-	if (unlikely(heap != NULL))
-		ringo__free(heap, heap_size);
-	return ret;
+	return select_locked(gp, cases, n, nn, block);
 }
