@@ -154,6 +154,55 @@ START_TEST(test_after)
 }
 END_TEST
 
+/* ---- a timer fires while its P only switches between goroutines ------------ */
+
+/* Two goroutines yield to each other at maxprocs 1, so the P always has
+ * the other to switch to and never passes through its g0 loop, and each
+ * switch starts a new time slice, so sysmon sees the P switching and
+ * leaves its timers to it. They then run only when a switch finds one
+ * due (sched.c, can_switch_direct, which reads the clock on a fraction of
+ * the switches): were that check missing, the loop below would never end
+ * and the test would time out. */
+static _Atomic int yielder_stop;
+
+static void yielder(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&yielder_stop))
+		ringo_yield();
+}
+
+static int timer_while_switching_main(void *arg)
+{
+	(void)arg;
+	int old = ringo_maxprocs(1);
+	atomic_store(&yielder_stop, 0);
+	GO_OK(ringo_go(yielder, NULL));
+	for (int round = 0; round < 3; round++) {
+		int64_t t0 = ringo_now();
+		ringo_chan *after = ringo_after(2 * MS);
+		long yields = 0;
+		while (ringo_chan_len(after) == 0) {
+			ringo_yield();
+			yields++;
+		}
+		int64_t when = 0;
+		ck_assert_int_eq(ringo_chan_recv(after, &when), 1);
+		ck_assert_int_ge(when, t0 + 2 * MS);	/* never early */
+		ck_assert_int_gt(yields, 0);
+		ringo_chan_unref(after);
+	}
+	atomic_store(&yielder_stop, 1);
+	ringo_maxprocs(old);
+	return 0;
+}
+
+START_TEST(test_timer_while_switching)
+{
+	RUN(timer_while_switching_main, NULL);
+}
+END_TEST
+
 /* ---- ringo_timer: stop and reset return Go's values -------------------------- */
 
 #define HOUR (3600 * 1000 * MS)
@@ -566,6 +615,7 @@ static Suite *timer_suite(void)
 	tc = tcase_create("timers");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_after);
+	tcase_add_test(tc, test_timer_while_switching);
 	tcase_add_test(tc, test_timer_stop_reset);
 	tcase_add_test(tc, test_afterfunc);
 	tcase_add_test(tc, test_ticker);
