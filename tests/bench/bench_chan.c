@@ -3,6 +3,9 @@
  * bench_chan.c - channel and select figures (issue 3):
  *   chan_pingpong_ns      two goroutines bouncing a value over two unbuffered
  *                         channels, per round trip (maxprocs 1; _p2: maxprocs 2)
+ *   chan_pingpong_timer_ns  the same at maxprocs 1 with a timer pending (an
+ *                         hour away): a server nearly always has one, and a
+ *                         switch must not read the clock each time for it
  *   chan_buffered_ns      producer -> consumer through a channel of capacity
  *                         1024, per item (maxprocs 1; _p2: maxprocs 2)
  *   select_pingpong_ns    ping-pong with each side in a two-case select,
@@ -60,6 +63,17 @@ static int pingpong_main(void *arg)
 	ringo_chan_unref(p.pong);
 	ringo_chan_unref(p.done);
 	return 0;
+}
+
+static int pingpong_timer_main(void *arg)
+{
+	ringo_timer *tm = ringo_timer_new(3600 * 1000000000LL, NULL, NULL);
+	if (!tm)
+		return 1;
+	int ret = pingpong_main(arg);
+	ringo_timer_stop(tm);
+	ringo_timer_free(tm);
+	return ret;
 }
 
 /* ---- select ping-pong ------------------------------------------------------ */
@@ -209,6 +223,7 @@ int main(int argc, char **argv)
 	only = argc > 1 ? argv[1] : NULL;
 	figure("chan_pingpong_ns", pingpong_main, "1", BENCH_RUNS);
 	figure("chan_pingpong_p2_ns", pingpong_main, "2", BENCH_RUNS);
+	figure("chan_pingpong_timer_ns", pingpong_timer_main, "1", BENCH_RUNS);
 	figure("chan_buffered_ns", buffered_main, "1", BENCH_RUNS);
 	figure("chan_buffered_p2_ns", buffered_main, "2", BENCH_RUNS);
 	figure("select_pingpong_ns", select_main, "1", BENCH_RUNS);
