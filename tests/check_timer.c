@@ -181,15 +181,11 @@ static int timer_while_switching_main(void *arg)
 	for (int round = 0; round < 3; round++) {
 		int64_t t0 = ringo_now();
 		ringo_chan *after = ringo_after(2 * MS);
-		long yields = 0;
-		while (ringo_chan_len(after) == 0) {
+		while (ringo_chan_len(after) == 0)
 			ringo_yield();
-			yields++;
-		}
 		int64_t when = 0;
 		ck_assert_int_eq(ringo_chan_recv(after, &when), 1);
 		ck_assert_int_ge(when, t0 + 2 * MS);	/* never early */
-		ck_assert_int_gt(yields, 0);
 		ringo_chan_unref(after);
 	}
 	atomic_store(&yielder_stop, 1);
