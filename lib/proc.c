@@ -75,14 +75,14 @@ void ringo__allg_remove(struct ringo_g *gp)
 /* A brand-new G with a stack of the given size. */
 static struct ringo_g *malg(size_t stack_size, int *err)
 {
-	struct ringo_g *gp = ringo__alloc(sizeof *gp);
+	struct ringo_g *gp = ringo__alloc_lines(sizeof *gp);	/* line-aligned: see struct ringo_g */
 	if (!gp) {
 		*err = -ENOMEM;
 		return NULL;
 	}
 	int r = ringo__stack_alloc(stack_size, &gp->stack);
 	if (r < 0) {
-		ringo__free(gp, sizeof *gp);
+		ringo__free_lines(gp, sizeof *gp);
 		*err = r;
 		return NULL;
 	}
@@ -101,7 +101,7 @@ static void gfree_final(struct ringo_g *gp)
 #endif
 	if (gp->name)
 		ringo__free(gp->name, strlen(gp->name) + 1);
-	ringo__free(gp, sizeof *gp);
+	ringo__free_lines(gp, sizeof *gp);
 }
 
 /*

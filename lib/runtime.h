@@ -211,14 +211,19 @@ struct ringo_g {
 	_Atomic bool preempt;		/* please yield at the next safe point [atomic] */
 	int saved_errno;		/* errno while switched out [owner] */
 	int32_t batchlen;		/* first G of a batch: its length [queue owner] */
-	uint64_t id;			/* unique; 0 for g0 */
+	char *name;			/* ringo_go_with name (jemalloc copy) or NULL */
 	void (*fn)(void *);		/* entry function and argument */
 	void *arg;
 	struct ringo_m *lockedm;	/* ringo_lock_thread: the only M to run it */
+	/* The fields above, the G's first two cache lines (it is allocated
+	 * line-aligned), are all that a goroutine which runs and exits
+	 * without blocking touches; the ones below are written by its
+	 * spawner alone and stay in the spawner's cache when another P
+	 * runs it (spawn_p2_ns). */
+	uint64_t id;			/* unique; 0 for g0 */
 	const char *wait_reason;	/* why it is G_WAITING (static string) */
 	void *create_pc;		/* return address of the ringo_go call */
 	uint64_t parent_id;		/* goroutine that created it */
-	char *name;			/* ringo_go_with name (jemalloc copy) or NULL */
 	int64_t wait_since;		/* when it parked (sched.coarse_now) */
 
 	/* Parking hand-off: set by ringo__park, run on g0 after the switch. */
@@ -260,6 +265,10 @@ struct ringo__netpoll;		/* netpoll/ */
 /* Shared structures keep fields written by different threads on
  * different lines of this size (struct ringo_p, struct ringo__sched). */
 #define RINGO_CACHELINE 64
+#if defined(__x86_64__)
+_Static_assert(__builtin_offsetof(struct ringo_g, id) == 2 * RINGO_CACHELINE,
+	       "struct ringo_g: a short-lived goroutine's fields fill its first two lines");
+#endif
 
 struct ringo_p {
 	int32_t id;
