@@ -215,11 +215,12 @@ struct ringo_g {
 	void (*fn)(void *);		/* entry function and argument */
 	void *arg;
 	struct ringo_m *lockedm;	/* ringo_lock_thread: the only M to run it */
-	/* The fields above, the G's first two cache lines (it is allocated
-	 * line-aligned), are all that a goroutine which runs and exits
+	/* The fields above are all that a goroutine which runs and exits
 	 * without blocking touches; the ones below are written by its
 	 * spawner alone and stay in the spawner's cache when another P
-	 * runs it (spawn_p2_ns). */
+	 * runs it (spawn_p2_ns). On x86_64 the split falls exactly at the
+	 * G's third cache line (it is allocated line-aligned; checked
+	 * below); aarch64's smaller ctx puts it 24 bytes earlier. */
 	uint64_t id;			/* unique; 0 for g0 */
 	const char *wait_reason;	/* why it is G_WAITING (static string) */
 	void *create_pc;		/* return address of the ringo_go call */
