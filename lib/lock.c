@@ -53,6 +53,19 @@ void ringo__lock(ringo__lock_t *l)
 		futex(&l->key, FUTEX_WAIT, 2, NULL);
 }
 
+bool ringo__trylock(ringo__lock_t *l)
+{
+	uint32_t c = 0;
+	/* acquire: pairs with the release in ringo__unlock */
+	if (!atomic_compare_exchange_strong_explicit(&l->key, &c, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return false;
+	struct ringo_m *m = ringo__getm();
+	if (m)
+		m->locks++;
+	return true;
+}
+
 void ringo__unlock(ringo__lock_t *l)
 {
 	/* release: pairs with the acquire in ringo__lock */

@@ -97,6 +97,8 @@ typedef struct {
 } ringo__lock_t;
 
 RINGO_HIDDEN void ringo__lock(ringo__lock_t *l);
+/* Take l if it is free; never waits. */
+RINGO_HIDDEN bool ringo__trylock(ringo__lock_t *l);
 RINGO_HIDDEN void ringo__unlock(ringo__lock_t *l);
 
 /* A note is a one-shot wake-up (Go's note): one sleeper, one waker. */

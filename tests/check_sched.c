@@ -401,6 +401,47 @@ START_TEST(test_maxprocs_under_load)
 }
 END_TEST
 
+/* ---- shrinking while the leaving P's M goes to sleep ------------------ */
+
+/* ringo_maxprocs(1) stops the world and, holding sched.lock, moves the
+ * ring of the P that goes away, waiting for the M idle on that ring to
+ * leave it. That M may be just about to sleep there, asking whether the
+ * P is still its own: it used to wait for sched.lock for that, and both
+ * waited forever. Each round gives the second P's M a goroutine to wake
+ * for, so that it is going idle again when the next shrink comes. */
+#define SHRINK_ROUNDS 3000
+
+static void idle_soon(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&done_count, 1);
+}
+
+static int shrink_while_idling(void *arg)
+{
+	(void)arg;
+	atomic_store(&done_count, 0);
+	int old = ringo_maxprocs(0);
+	for (int i = 0; i < SHRINK_ROUNDS; i++) {
+		ck_assert_int_ge(ringo_maxprocs(2), 1);
+		GO_OK(ringo_go(idle_soon, NULL));
+		GO_OK(ringo_go(idle_soon, NULL));
+		ringo_yield();
+		ck_assert_int_eq(ringo_maxprocs(1), 2);
+	}
+	ck_assert_int_eq(ringo_maxprocs(old), 1);
+	while (atomic_load(&done_count) < 2 * SHRINK_ROUNDS)
+		ringo_yield();
+	ck_assert_int_eq(atomic_load(&done_count), 2 * SHRINK_ROUNDS);
+	return 0;
+}
+
+START_TEST(test_maxprocs_shrink_while_idling)
+{
+	RUN(shrink_while_idling, NULL);
+}
+END_TEST
+
 /* ---- deadlock detection --------------------------------------------------- */
 
 static void recv_nil(void *arg)
@@ -572,6 +613,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_global_batches);
 	tcase_add_test(tc, test_unique_ids);
 	tcase_add_test(tc, test_maxprocs_under_load);
+	tcase_add_test(tc, test_maxprocs_shrink_while_idling);
 	tcase_add_test(tc, test_deadlock);
 	tcase_add_test(tc, test_errno);
 	tcase_add_test(tc, test_fp_control);
