@@ -602,13 +602,6 @@ static struct ringo_g *stealwork(struct ringo_m *m, struct ringo_p *p, int64_t *
 	return NULL;
 }
 
-/* Asked by a back-end between publishing its sleeper and blocking. A
- * taker changes p->m under sched.lock and then rings p's doorbell: either
- * we see it here, or it sees the published sleeper and rings it. The
- * wake-up flag alone does not cover the window between findrunnable's
- * look and the publication: the new owner may go idle on p and consume
- * the flag first, and we would sleep on a P that is not ours, where no
- * later wake-up (not even the exit's) is addressed. */
 /* p still idle with m asleep on it, read without sched.lock: p->m is
  * written by takers under the lock. A stale view is m's own last write or
  * a later one, so "taken" is never stale. */
@@ -617,15 +610,22 @@ RINGO_UNINSTRUMENTED static bool racy_p_idle_owned(struct ringo_p *p, struct rin
 	return p->m == m && atomic_load_explicit(&p->status, memory_order_relaxed) == P_IDLE;
 }
 
+/* Asked by a back-end between publishing its sleeper and blocking. A
+ * taker changes p->m under sched.lock and then rings p's doorbell: either
+ * we see it here, or it sees the published sleeper and rings it. The
+ * wake-up flag alone does not cover the window between findrunnable's
+ * look and the publication: the new owner may go idle on p and consume
+ * the flag first, and we would sleep on a P that is not ours, where no
+ * later wake-up (not even the exit's) is addressed. */
 bool ringo__p_idle_owner(struct ringo_p *p, struct ringo_m *m)
 {
 	/* Not a plain lock: a stop-the-world holds sched.lock while
 	 * procresize moves the ring of a P that goes away, and there waits
 	 * for the M asleep on that ring to leave it (netpoll_uring.c,
-	 * wait_old_sleeper). This M, about to sleep there, would block on
-	 * the lock forever (test_recv_moves_blocked_sender hung in CI under
-	 * TSan). The world-stopper took p before it took the lock for good,
-	 * so while the lock is busy, p seen taken is the answer. */
+	 * wait_old_sleeper). This M, about to sleep there, would wait for
+	 * the lock forever (check_chan hung so in CI's TSan run). That
+	 * holder took p before, so while the lock is busy, p seen taken is
+	 * the answer; p seen still ours means another holder, soon gone. */
 	while (!ringo__trylock(&ringo__sched.lock)) {
 		if (!racy_p_idle_owned(p, m))
 			return false;
