@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_sched.c - scheduler figures:
+ *   cpu_mulchain_ns  not ringo's: how fast this CPU runs today (below)
  *   yield_ns         two goroutines yielding to each other, maxprocs 1, per switch
  *   spawn_ns         spawn and finish 1,000,000 trivial goroutines, maxprocs 1 (warm)
  *   spawn_p2_ns      the same at maxprocs 2
@@ -11,6 +12,31 @@
 
 #include <ringo.h>
 #include <stdatomic.h>
+
+/* ---- the machine's speed -------------------------------------------- */
+
+/* One chain of dependent 64-bit multiply-adds, about four cycles an
+ * iteration whatever runs around it: its time says how fast this CPU ran
+ * today. The development VM's speed moves between days (1.2 ns an
+ * iteration on some, 1.85 on others) and every other figure moves with
+ * it, so compare figures only between runs with a similar value. */
+#define MULCHAIN_ITERS 50000000L
+
+static double mulchain_ns(void)
+{
+	double v[BENCH_RUNS];
+	volatile uint64_t sink = 3;
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		uint64_t x = sink;
+		int64_t t0 = bench_now_ns();
+		for (long i = 0; i < MULCHAIN_ITERS; i++)
+			x = x * 6364136223846793005ULL + 1;
+		int64_t t1 = bench_now_ns();
+		sink = x;
+		v[r] = (double)(t1 - t0) / MULCHAIN_ITERS;
+	}
+	return bench_median(v, BENCH_RUNS);
+}
 
 /* ---- yield ---------------------------------------------------------- */
 
@@ -127,6 +153,7 @@ static double run_median(int (*fn)(void *), const char *maxprocs, int runs)
 
 int main(void)
 {
+	bench_report("cpu_mulchain_ns", mulchain_ns());
 	bench_report("yield_ns", run_median(yield_main, "1", BENCH_RUNS));
 	bench_report("spawn_ns", run_median(spawn_main, "1", BENCH_RUNS));
 	bench_report("spawn_p2_ns", run_median(spawn_main, "2", BENCH_RUNS));
