@@ -645,6 +645,7 @@ static struct ringo_g *findrunnable(struct ringo_m *m, bool *inherit)
 
 top:;
 	struct ringo_p *p = m->p;
+	RINGO_ASSERT(p != NULL && p->m == m);	/* every way back here owns p */
 	*inherit = false;
 	if (atomic_load(&s->exiting))
 		return NULL;
@@ -715,14 +716,25 @@ top:;
 		for (int32_t i = 0; i < procs; i++) {
 			if (!ringo__runqempty(s->allp[i])) {
 				ringo__lock(&s->lock);
-				if (pidle_remove(p)) {
+				/* Take p back only if nobody took it meanwhile:
+				 * a stop-the-world clears p->m (and may put p on
+				 * the list again, or remove it for good), a waker
+				 * takes it off the list for us. Going on with a p
+				 * taken from under us idled it again, counted us
+				 * asleep on it and idle at once, and the deadlock
+				 * detector saw no M running (check_chan under
+				 * TSan, maxprocs 2 -> 1). */
+				bool back = p->m == m && pidle_remove(p);
+				if (back) {
 					s->nmidlep--;
 					atomic_store(&p->status, P_RUNNING);
 					m->spinning = true;
 					atomic_fetch_add(&s->nmspinning, 1);
 				}
 				ringo__unlock(&s->lock);
-				goto top;
+				if (back)
+					goto top;
+				break;	/* taken: the sleep below sees by whom */
 			}
 		}
 	}
