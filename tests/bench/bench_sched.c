@@ -2,6 +2,7 @@
 /*
  * bench_sched.c - scheduler figures:
  *   cpu_mulchain_ns  not ringo's: how fast this CPU runs today (below)
+ *   cpu_ilp_ns       not ringo's: how many instructions a cycle it issues today
  *   yield_ns         two goroutines yielding to each other, maxprocs 1, per switch
  *   spawn_ns         spawn and finish 1,000,000 trivial goroutines, maxprocs 1 (warm)
  *   spawn_p2_ns      the same at maxprocs 2
@@ -34,6 +35,31 @@ static double mulchain_ns(void)
 		int64_t t1 = bench_now_ns();
 		sink = x;
 		v[r] = (double)(t1 - t0) / MULCHAIN_ITERS;
+	}
+	return bench_median(v, BENCH_RUNS);
+}
+
+/* Six independent one-cycle chains: bound by how many instructions the
+ * core issues a cycle, not by one chain's latency: eight instructions an
+ * iteration over four integer units, two cycles where cpu_mulchain_ns
+ * takes four. When the host runs something on this core's other hardware
+ * thread, this figure rises and cpu_mulchain_ns does not (on one such day
+ * both read 1.4 ns, and yield_ns was 23 ns instead of 12). The runtime's
+ * hot paths run three or four instructions a cycle and slow down with it. */
+#define ILP_ITERS 50000000L
+
+static double ilp_ns(void)
+{
+	double v[BENCH_RUNS];
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		uint64_t a = 1, b = 2, c = 3, d = 4, e = 5, f = 6;
+		int64_t t0 = bench_now_ns();
+		for (long i = 0; i < ILP_ITERS; i++)
+			__asm__ volatile("addq $1, %0\n\taddq $3, %1\n\txorq $5, %2\n\t"
+					 "addq $7, %3\n\tsubq $9, %4\n\torq $2, %5"
+					 : "+r"(a), "+r"(b), "+r"(c), "+r"(d), "+r"(e), "+r"(f));
+		int64_t t1 = bench_now_ns();
+		v[r] = (double)(t1 - t0) / ILP_ITERS;
 	}
 	return bench_median(v, BENCH_RUNS);
 }
@@ -154,6 +180,9 @@ static double run_median(int (*fn)(void *), const char *maxprocs, int runs)
 int main(void)
 {
 	bench_report("cpu_mulchain_ns", mulchain_ns());
+#if defined(__x86_64__)
+	bench_report("cpu_ilp_ns", ilp_ns());
+#endif
 	bench_report("yield_ns", run_median(yield_main, "1", BENCH_RUNS));
 	bench_report("spawn_ns", run_median(spawn_main, "1", BENCH_RUNS));
 	bench_report("spawn_p2_ns", run_median(spawn_main, "2", BENCH_RUNS));
