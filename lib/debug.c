@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ringo__debug ringo__debug;
@@ -72,7 +73,7 @@ static __attribute__((noreturn)) void vfatal(bool dump, const char *fmt, va_list
 	(void)!write(2, buf, (size_t)n);
 	if (dump && ringo__running()) {
 		(void)!write(2, "\n", 1);
-		ringo__dump_all(2, false);
+		ringo__dump_all(2, true);
 	}
 	abort();
 }
@@ -181,18 +182,31 @@ static void dump_g(int fd, struct ringo_g *gp, int64_t now)
 	dprintf(fd, "\n");
 }
 
-void ringo__dump_all(int fd, bool locked)
+void ringo__dump_all(int fd, bool best_effort)
 {
-	(void)locked;	/* allg_lock ranks after sched.lock: always safe to take */
 	int64_t now = ringo__nanotime();	/* same clock as g->wait_since */
-	ringo__lock(&ringo__sched.allg_lock);
+	/* allg_lock ranks after sched.lock: always safe to take, except in
+	 * a crash or a signal handler, where this very thread may hold it
+	 * (or a thread the crash stopped): there, try it for a second and
+	 * then walk without it. That walk may read a G with a stack size of
+	 * its own that exits meanwhile and is freed: acceptable only in a
+	 * process about to die. */
+	bool locked = true;
+	if (!best_effort) {
+		ringo__lock(&ringo__sched.allg_lock);
+	} else {
+		struct timespec ms = { 0, 1000000 };
+		for (int i = 0; !(locked = ringo__trylock(&ringo__sched.allg_lock)) && i < 1000; i++)
+			nanosleep(&ms, NULL);
+	}
 	/* allg is newest first; print oldest first, like Go. */
 	struct ringo_g *last = ringo__sched.allg;
 	while (last && last->alllink)
 		last = last->alllink;
 	for (struct ringo_g *gp = last; gp; gp = gp->allprev)
 		dump_g(fd, gp, now);
-	ringo__unlock(&ringo__sched.allg_lock);
+	if (locked)
+		ringo__unlock(&ringo__sched.allg_lock);
 }
 
 int ringo_dump(int fd)
@@ -298,7 +312,7 @@ static void sigquit_handler(int sig)
 	(void)sig;
 	static const char msg[] = "SIGQUIT: quit\n\n";
 	(void)!write(2, msg, sizeof msg - 1);
-	ringo__dump_all(2, false);
+	ringo__dump_all(2, true);
 	_exit(2);
 }
 

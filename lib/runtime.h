@@ -167,6 +167,20 @@ struct ringo_g;
 RINGO_HIDDEN void ringo__stack_overflow_fatal(struct ringo_g *g)
 	__attribute__((noreturn));
 
+/* Crash reports (crash.c). Handlers for SIGBUS, SIGFPE and SIGILL where
+ * they were at their default, once per process. */
+RINGO_HIDDEN void ringo__crash_init(void);
+/* The first crashing thread gets true and reports; any other waits for
+ * it to end the process (false after five seconds). */
+RINGO_HIDDEN bool ringo__crash_begin(void);
+/* The goroutine dump that ends every crash report. */
+RINGO_HIDDEN void ringo__crash_dump(void);
+/* A fault that is not a stack overflow: hand it to the handler that was
+ * there before ours (old); with none, report it if this thread is an M
+ * and let the default action end the process. */
+RINGO_HIDDEN void ringo__crash_forward(int sig, siginfo_t *si, void *uctx,
+				       const struct sigaction *old);
+
 static inline bool ringo__stack_canary_ok(const struct ringo__stack *st)
 {
 	return st->guard != RINGO_GUARD_CANARY ||
@@ -643,7 +657,9 @@ RINGO_HIDDEN bool ringo__preempt_async_on(void);
 /* ------------------------------------------------------------------ */
 /* Debug output (debug.c)                                                */
 
-RINGO_HIDDEN void ringo__dump_all(int fd, bool locked);
+/* Every goroutine; best_effort in crashes and signal handlers (never
+ * waits long for allg_lock, which this thread may hold). */
+RINGO_HIDDEN void ringo__dump_all(int fd, bool best_effort);
 RINGO_HIDDEN void ringo__schedtrace(bool detail);
 RINGO_HIDDEN const char *ringo__gstatus_name(uint32_t st);
 

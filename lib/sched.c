@@ -396,7 +396,7 @@ static void report_deadlock(void)
 		for (int i = 0; i < s->nprocs; i++) fprintf(stderr, "P%d status=%u m=%p\n", i, s->allp[i]->status, (void*)s->allp[i]->m);
 		for (struct ringo_m *m = s->allm; m; m = m->alllink) fprintf(stderr, "M%ld %p p=%p curg=%p spinning=%d\n", (long)m->id, (void*)m, (void*)m->p, (void*)m->curg, m->spinning);
 	}
-	ringo__dump_all(2, true);
+	ringo__dump_all(2, false);
 	ringo__begin_exit(-EDEADLK);
 }
 

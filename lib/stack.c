@@ -87,6 +87,7 @@
 #define SLAB_SLOTS 64			/* stacks per slab, at most */
 #define SLAB_TARGET (32 * MIB)		/* fewer slots per slab for big stacks */
 #define ALTSTACK_SIZE (64 * KIB)	/* SIGSEGV handler's stack, per thread */
+#define RED_ZONE 128			/* the ABI's, below the stack pointer */
 
 size_t ringo__default_stack_size = DEFAULT_STACK_SIZE;
 
@@ -173,8 +174,9 @@ static void wb_num(struct wbuf *w, uint64_t v, unsigned base)
 
 /*
  * `ringo: goroutine N stack overflow (stack size S), created at 0xPC by
- * goroutine P, name "NAME"` then abort. g may be NULL when the fault is in
- * a guard of some ringo stack but not the running goroutine's.
+ * goroutine P, name "NAME"`, the goroutine dump, then abort. g may be NULL
+ * when the fault is in a guard of some ringo stack but not the running
+ * goroutine's.
  */
 static void __attribute__((noreturn))
 overflow_abort(const struct ringo_g *g, size_t size, const void *addr)
@@ -205,6 +207,8 @@ overflow_abort(const struct ringo_g *g, size_t size, const void *addr)
 		wb_num(&w, (uintptr_t)addr, 16);
 	}
 	w.b[w.n++] = '\n';
+	if (!ringo__crash_begin())
+		abort();
 	for (size_t off = 0; off < w.n;) {
 		ssize_t r = write(2, w.b + off, w.n - off);
 		if (r < 0 && errno == EINTR)
@@ -213,6 +217,7 @@ overflow_abort(const struct ringo_g *g, size_t size, const void *addr)
 			break;
 		off += (size_t)r;
 	}
+	ringo__crash_dump();
 	abort();
 }
 
@@ -519,6 +524,12 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 		 * thread's stack, never in a slab.) */
 		if (sp < lo && slab_near(sp, stk.guard + OVERFLOW_SLOP))
 			overflow_abort(g, g->stack.size, si->si_addr);
+		/* A frame bigger than the guard and the slop, in code built
+		 * without -fstack-clash-protection, jumped clean over both:
+		 * the stack pointer is below the stack, and the fault lies
+		 * between it (less the red zone) and the stack. */
+		if (sp < lo && addr < lo && addr + RED_ZONE >= sp)
+			overflow_abort(g, g->stack.size, si->si_addr);
 	}
 	/* Some ringo stack's guard, though not the running goroutine's. */
 	s = slab_near(addr, 0);
@@ -526,23 +537,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 		overflow_abort(NULL, s->stack_size, si->si_addr);
 
 	/* Not ours: hand the fault to whoever had SIGSEGV before us. */
-	const struct sigaction *old = &stk.old_segv;
-	bool dfl_or_ign = old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN;
-	if (!dfl_or_ign && (old->sa_flags & SA_SIGINFO)) {
-		old->sa_sigaction(sig, si, uctx);
-	} else if (!dfl_or_ign) {
-		old->sa_handler(sig);
-	} else if (old->sa_handler == SIG_IGN && si->si_code <= 0) {
-		/* An ignored SIGSEGV sent by kill(): ignore it. */
-	} else {
-		/* Default action: uninstall ourselves. A fault re-executes
-		 * the instruction and faults again; a signal sent with
-		 * kill() is raised again (blocked until we return). */
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigaction(SIGSEGV, &dfl, NULL);
-		if (si->si_code <= 0)
-			raise(SIGSEGV);
-	}
+	ringo__crash_forward(sig, si, uctx, &stk.old_segv);
 	errno = saved_errno;
 }
 
@@ -693,6 +688,7 @@ static void stack_init_once(void)
 	sa.sa_flags = SA_ONSTACK | SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, &stk.old_segv);
+	ringo__crash_init();
 }
 
 void ringo__stack_init(void)

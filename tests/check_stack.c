@@ -114,7 +114,11 @@ static void assert_overflow(const struct child *c, unsigned long long id, size_t
 	snprintf(want, sizeof(want),
 		 "ringo: goroutine %llu stack overflow (stack size %zu), created at 0x",
 		 id, size);
-	ck_assert_msg(strstr(c->err, want), "want \"%s\" in stderr:\n%s", want, err_tail(c));
+	const char *line = strstr(c->err, want);
+	ck_assert_msg(line, "want \"%s\" in stderr:\n%s", want, err_tail(c));
+	/* Then the goroutine dump, from the main goroutine on. */
+	ck_assert_msg(strstr(line, "\ngoroutine 1 "), "no goroutine dump after the overflow line:\n%s",
+		      err_tail(c));
 }
 
 /* ------------------------------------------------------------------ */
@@ -123,6 +127,8 @@ static void assert_overflow(const struct child *c, unsigned long long id, size_t
 enum how {
 	RECURSE,	/* recurse without bound */
 	SMASH,		/* write just past the stack's low end, then yield */
+	BIG_FRAME,	/* one frame bigger than the whole stack */
+	JUMP,		/* move the stack pointer far below the stack, then push */
 };
 
 struct overflow_args {
@@ -169,6 +175,46 @@ static unsigned long __attribute__((noinline)) descend(unsigned long n)
 	return frame[0];
 }
 
+/* A frame four times the stack, written from its low end up as a local
+ * array's initialisation might be. Built with -fstack-clash-protection
+ * (configure adds it), the frame's pages are probed from the top first,
+ * so the guard catches it; without probes the first store could land
+ * in another goroutine's stack. */
+static unsigned long __attribute__((noinline)) big_frame(size_t stack_size)
+{
+	size_t n = 4 * stack_size;
+	volatile char *frame = __builtin_alloca(n);
+
+	for (size_t i = 0; i < n; i += 4096)
+		frame[i] = 1;
+	return frame[n / 2];
+}
+
+/*
+ * What a frame built without probes does when it is bigger than the
+ * guard and what lies below: the stack pointer lands far below the stack,
+ * in memory that faults (an inaccessible mapping placed there, so that
+ * the fault is certain), and the first push faults. The runtime must
+ * still call it an overflow: the stack pointer has left the stack.
+ */
+static void jump_below(size_t stack_size)
+{
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t want = (fp - stack_size - 8 * MIB) & ~(uintptr_t)(2 * MIB - 1);
+	void *hole = MAP_FAILED;
+
+	for (int i = 0; i < 64 && hole == MAP_FAILED; i++, want -= 2 * MIB)
+		hole = mmap((void *)want, 2 * MIB, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (hole == MAP_FAILED)
+		return;		/* no room below: the test sees it survive */
+#if defined(__x86_64__)
+	__asm__ volatile("movq %0, %%rsp\n\tpushq $0" : : "r"((char *)hole + MIB) : "memory");
+#elif defined(__aarch64__)
+	__asm__ volatile("mov sp, %0\n\tstr xzr, [sp, #-16]!" : : "r"((char *)hole + MIB) : "memory");
+#endif
+}
+
 static void overflower(void *arg)
 {
 	struct overflow_args *a = arg;
@@ -177,6 +223,10 @@ static void overflower(void *arg)
 	fprintf(stderr, "overflowing goroutine %llu\n", (unsigned long long)ringo_id());
 	if (a->how == RECURSE) {
 		recurse(0);
+	} else if (a->how == BIG_FRAME) {
+		big_frame(a->size);
+	} else if (a->how == JUMP) {
+		jump_below(a->size);
 	} else {
 		/*
 		 * The stack's low end lies a little above top - size (only
@@ -277,6 +327,25 @@ START_TEST(overflow_smash_canary)
 }
 END_TEST
 
+/* A frame far bigger than the guard is still an overflow: stack-clash
+ * probes walk it into the guard. */
+START_TEST(overflow_big_frame)
+{
+	check_overflow(NULL, BIG_FRAME, 0, NULL, DEFAULT_STACK);
+	check_overflow("mprotect", BIG_FRAME, 64 * KIB, NULL, 64 * KIB);
+}
+END_TEST
+
+/* Code without probes whose stack pointer jumped clean over the guard:
+ * the fault is far below the stack, and still reported as an overflow. */
+START_TEST(overflow_jump_over_guard)
+{
+	check_overflow(NULL, JUMP, 0, NULL, DEFAULT_STACK);
+	ck_assert_msg(strstr(last.err, "fault at"), "%s", err_tail(&last));
+	check_overflow(NULL, JUMP, 64 * KIB, NULL, 64 * KIB);
+}
+END_TEST
+
 /* RINGO_STACKSIZE sets the default size; the report names it. */
 START_TEST(overflow_stacksize_env)
 {
@@ -301,6 +370,68 @@ START_TEST(stacksize_env_invalid)
 		ck_assert_msg((w != NULL) == (*bad[i] != 0) && (!w || !strstr(w + 1, warn)),
 			      "RINGO_STACKSIZE=\"%s\": stderr:\n%s", bad[i], err_tail(&last));
 	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Crashes: one line naming the signal and the goroutine, the dump, and  */
+/* death by the signal itself (a core dump where enabled).              */
+
+static volatile int *volatile null_ptr;
+static volatile int zero;
+
+static void crasher(void *arg)
+{
+	fprintf(stderr, "crashing goroutine %llu\n", (unsigned long long)ringo_id());
+	if (arg)
+		*null_ptr = 1;
+	else
+		fprintf(stderr, "%d\n", 7 / zero);
+}
+
+static int crash_main(void *arg)
+{
+	ringo_go(crasher, arg);
+	for (;;)
+		ringo_yield();
+	return 3;
+}
+
+static void check_crash(bool segv, int want_sig, const char *want_what)
+{
+	struct child *c = &last;
+	unsigned long long id;
+	char want[160];
+
+	run_child(c, NULL, crash_main, segv ? (void *)1 : NULL);
+	const char *line = strstr(c->err, "crashing goroutine ");
+	ck_assert_msg(line && sscanf(line, "crashing goroutine %llu", &id) == 1,
+		      "goroutine never ran: status 0x%x, stderr:\n%s", c->status, err_tail(c));
+	ck_assert_msg(WIFSIGNALED(c->status) && WTERMSIG(c->status) == want_sig,
+		      "child did not die of signal %d: status 0x%x, stderr:\n%s", want_sig,
+		      c->status, err_tail(c));
+	snprintf(want, sizeof want, "ringo: fatal signal %s", want_what);
+	line = strstr(c->err, want);
+	ck_assert_msg(line, "want \"%s\" in stderr:\n%s", want, err_tail(c));
+	const char *eol = strchr(line, '\n');
+	ck_assert_msg(eol, "%s", err_tail(c));
+	snprintf(want, sizeof want, ", goroutine %llu\n", id);
+	ck_assert_msg(strncmp(eol - strlen(want) + 1, want, strlen(want)) == 0,
+		      "the line does not end with \"%s\": %s", want, err_tail(c));
+	snprintf(want, sizeof want, "\ngoroutine %llu [running]:", id);
+	ck_assert_msg(strstr(eol, "\ngoroutine 1 ") && strstr(eol, want),
+		      "no goroutine dump after the line:\n%s", err_tail(c));
+}
+
+START_TEST(crash_null_pointer)
+{
+	check_crash(true, SIGSEGV, "SIGSEGV (address not mapped to object) at address 0x0, pc 0x");
+}
+END_TEST
+
+START_TEST(crash_divide_by_zero)
+{
+	check_crash(false, SIGFPE, "SIGFPE (integer divide by zero) at address 0x");
 }
 END_TEST
 
@@ -524,8 +655,22 @@ static Suite *stack_suite(void)
 	tcase_add_test(tc, overflow_smash_default_guard);
 	tcase_add_test(tc, overflow_smash_mprotect);
 	tcase_add_test(tc, overflow_smash_canary);
+#ifdef HAVE_STACK_CLASH_PROTECTION
+	tcase_add_test(tc, overflow_big_frame);
+#endif
+	tcase_add_test(tc, overflow_jump_over_guard);
 	tcase_add_test(tc, overflow_stacksize_env);
 	tcase_add_test(tc, stacksize_env_invalid);
+	suite_add_tcase(s, tc);
+#endif
+
+#ifndef RINGO_SANITIZE
+	/* Under a sanitizer, its own handlers report these faults (the
+	 * runtime hands them over untouched). */
+	tc = tcase_create("crash");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, crash_null_pointer);
+	tcase_add_test(tc, crash_divide_by_zero);
 	suite_add_tcase(s, tc);
 #endif
 
