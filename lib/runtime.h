@@ -567,8 +567,10 @@ struct ringo__timer {
 	void (*f)(void *arg, uint64_t seq);
 	void *arg;
 	uint64_t seq;			/* passed to f: lets owners drop stale firings */
-	struct ringo_p *_Atomic p;	/* P whose heap holds it, NULL if not pending */
-	int32_t idx;			/* index in that heap [heap lock] */
+	struct ringo_p *_Atomic p;	/* P whose timers hold it, NULL if not pending */
+	int32_t idx;			/* index in that P's heap, or -1 when in its
+					 * deadline-ordered queue [heap lock] */
+	uint32_t qseq;			/* its place in that queue [heap lock] */
 };
 
 /* Arm t to fire at `when` (abs ns) on the current P's heap (or P0's when

@@ -13,15 +13,31 @@
  * live in many goroutines' stacks: comparing through the pointers cost a
  * cache and TLB miss per child at every level of a sift.
  *
+ * Most timers are started in deadline order: every goroutine sleeping for
+ * the same time, every connection's deadline of the same length. Those go
+ * to a queue instead (a ring of the same (deadline, pointer) pairs): a
+ * timer whose deadline is not before the queue's last one is appended,
+ * the head fires first, and a stopped one leaves a hole (t == NULL) that
+ * the head skips, compacted once holes outnumber timers. Adding, firing
+ * and stopping are then O(1) and write nothing but the ring. In the heap,
+ * every level of a sift rewrites a moved timer's index in its owner's
+ * cold stack: with 100,000 sleepers, a cache miss at each of eight levels
+ * per wake, a tenth of the CPU time of waking them.
+ *
  * Invariants (all under the heap's lock):
- *  - t->p == p  <=>  t is in p's heap at heap[t->idx], and then
- *    heap[t->idx].when == t->when;  t->p == NULL when
- *    it is not pending. t->p is atomic so that stop can find the heap to
- *    lock without a lock; it re-checks after locking (a timer moves only
- *    by firing, stop, or ringo__timers_move).
- *  - p->timer0_when == heap[0].when, or 0 when the heap is empty. The
- *    scheduler reads it without the lock (can_switch_direct, findrunnable,
- *    sysmon): a stale value only makes it look again or a little late.
+ *  - t->p == p  <=>  t is pending on p: in p's heap at heap[t->idx]
+ *    (idx >= 0), or in p's queue at q[t->qseq & qmask] (idx == -1); the
+ *    entry's when == t->when. t->p == NULL when it is not pending. t->p is
+ *    atomic so that stop can find the heap to lock without a lock; it
+ *    re-checks after locking (a timer moves only by firing, stop, or
+ *    ringo__timers_move).
+ *  - The queue's entries from qhead to qtail (sequence numbers, wrapping)
+ *    are in nondecreasing order of when, holes included; its first and
+ *    last entries are never holes; qlive counts the others.
+ *  - p->timer0_when == the earlier of heap[0].when and the queue's first,
+ *    or 0 when both are empty. The scheduler reads it without the lock
+ *    (can_switch_direct, findrunnable, sysmon): a stale value only makes
+ *    it look again or a little late.
  *  - ringo__sched.ntimers == number of pending timers over all heaps (the
  *    deadlock detector: a goroutine asleep on a timer is not deadlocked).
  *  - At most one M runs a heap's callbacks at a time (ts->running); the
@@ -51,6 +67,10 @@ struct ringo__timers {
 	struct heap_entry *heap;	/* 4-ary min-heap on .when [lock] */
 	int32_t len;			/* [lock] */
 	int32_t cap;			/* slots allocated [lock] */
+	struct heap_entry *q;		/* the queue: a ring of qmask + 1 [lock] */
+	uint32_t qmask;			/* slots - 1 (a power of two), or 0 [lock] */
+	uint32_t qhead, qtail;		/* first entry's sequence number, last's + 1 [lock] */
+	uint32_t qlive;			/* entries that are not holes [lock] */
 	bool running;			/* an M is running callbacks [lock] */
 	/* The timer whose callback runs now, or NULL. Written under lock,
 	 * read by ringo__timer_sync without it (acquire pairs with the
@@ -115,14 +135,120 @@ static void resize(struct ringo__timers *ts, int32_t cap)
 	ts->cap = cap;
 }
 
+/* ------------------------------------------------------------------ */
+/* The queue (lock held for all of these)                                */
+
+#define QUEUE_MIN_SLOTS 64
+
+static inline struct heap_entry *qslot(struct ringo__timers *ts, uint32_t seq)
+{
+	return &ts->q[seq & ts->qmask];
+}
+
+static inline bool queue_empty(const struct ringo__timers *ts)
+{
+	return ts->qhead == ts->qtail;
+}
+
+/* Would t (deadline when) keep the queue in order if appended? */
+static inline bool queue_takes(struct ringo__timers *ts, int64_t when)
+{
+	return queue_empty(ts) || qslot(ts, ts->qtail - 1)->when <= when;
+}
+
+/* Move the entries to a ring of `slots` (a power of two that holds them),
+ * each at the same sequence number: no timer's qseq changes. */
+static void queue_resize(struct ringo__timers *ts, uint32_t slots)
+{
+	struct heap_entry *q = ringo__alloc(sizeof(*q) * slots);
+	if (!q)
+		ringo__fatal("out of memory for %u timers", (unsigned)slots);
+	for (uint32_t seq = ts->qhead; seq != ts->qtail; seq++)
+		q[seq & (slots - 1)] = *qslot(ts, seq);
+	if (ts->q)
+		ringo__free(ts->q, sizeof(*q) * (ts->qmask + 1));
+	ts->q = q;
+	ts->qmask = slots - 1;
+}
+
+static void queue_append(struct ringo__timers *ts, struct ringo__timer *t)
+{
+	uint32_t n = ts->qtail - ts->qhead;
+	if (!ts->q || n == ts->qmask + 1) {
+		if (n > UINT32_MAX / 4)
+			ringo__fatal("too many timers");
+		queue_resize(ts, ts->q ? 2 * (ts->qmask + 1) : QUEUE_MIN_SLOTS);
+	}
+	t->idx = -1;
+	t->qseq = ts->qtail++;
+	*qslot(ts, t->qseq) = (struct heap_entry){ t->when, t };
+	ts->qlive++;
+}
+
+/* Holes left behind by stops: slide the timers toward the head, in order,
+ * and give memory back when the ring is mostly empty. */
+static void queue_compact(struct ringo__timers *ts)
+{
+	uint32_t w = ts->qhead;
+	for (uint32_t r = ts->qhead; r != ts->qtail; r++) {
+		struct heap_entry e = *qslot(ts, r);
+		if (!e.t)
+			continue;
+		e.t->qseq = w;
+		*qslot(ts, w++) = e;
+	}
+	ts->qtail = w;
+	uint32_t slots = ts->qmask + 1;
+	while (slots > QUEUE_MIN_SLOTS && ts->qlive < slots / 4)
+		slots /= 2;
+	if (slots != ts->qmask + 1)
+		queue_resize(ts, slots);
+}
+
+/* Take t (at t->qseq) out of the queue. */
+static void queue_remove(struct ringo__timers *ts, struct ringo__timer *t)
+{
+	RINGO_ASSERT(qslot(ts, t->qseq)->t == t);
+	qslot(ts, t->qseq)->t = NULL;
+	ts->qlive--;
+	/* Neither end is a hole. */
+	while (!queue_empty(ts) && !qslot(ts, ts->qhead)->t)
+		ts->qhead++;
+	while (!queue_empty(ts) && !qslot(ts, ts->qtail - 1)->t)
+		ts->qtail--;
+	uint32_t span = ts->qtail - ts->qhead, slots = ts->qmask + 1;
+	if (span > 2 * ts->qlive + QUEUE_MIN_SLOTS)
+		queue_compact(ts);
+	else if (slots > QUEUE_MIN_SLOTS && span < slots / 4)
+		queue_resize(ts, slots / 2);	/* after a burst */
+}
+
+/* ------------------------------------------------------------------ */
+/* Heap and queue together                                               */
+
+/* The earliest pending timer's entry, or NULL. */
+static inline struct heap_entry *timers_first(struct ringo__timers *ts)
+{
+	struct heap_entry *h = ts->len ? &ts->heap[0] : NULL;
+	struct heap_entry *q = queue_empty(ts) ? NULL : qslot(ts, ts->qhead);
+	if (!h)
+		return q;
+	return q && q->when < h->when ? q : h;
+}
+
+static inline int64_t timers_first_when(struct ringo__timers *ts)
+{
+	struct heap_entry *e = timers_first(ts);
+	return e ? e->when : 0;
+}
+
 static inline void update_timer0(struct ringo_p *p, struct ringo__timers *ts)
 {
 	/* Read racily by the scheduler and sysmon; see the file comment. */
-	atomic_store_explicit(&p->timer0_when, ts->len ? ts->heap[0].when : 0,
-			      memory_order_release);
+	atomic_store_explicit(&p->timer0_when, timers_first_when(ts), memory_order_release);
 }
 
-static void heap_add(struct ringo_p *p, struct ringo__timers *ts, struct ringo__timer *t)
+static void heap_add(struct ringo__timers *ts, struct ringo__timer *t)
 {
 	if (ts->len == ts->cap) {
 		if (ts->cap > INT32_MAX / 2)
@@ -132,8 +258,6 @@ static void heap_add(struct ringo_p *p, struct ringo__timers *ts, struct ringo__
 	int32_t i = ts->len++;
 	heap_set(ts, i, (struct heap_entry){ t->when, t });
 	siftup(ts, i);
-	/* release: pairs with the acquire load in ringo__timer_stop */
-	atomic_store_explicit(&t->p, p, memory_order_release);
 }
 
 static void heap_remove(struct ringo__timers *ts, int32_t i)
@@ -152,6 +276,27 @@ static void heap_remove(struct ringo__timers *ts, int32_t i)
 		resize(ts, ts->cap / 2);
 }
 
+/* Make t (t->when set) pending on p: in the queue if it keeps it in
+ * order, else in the heap. */
+static void timers_add(struct ringo_p *p, struct ringo__timers *ts, struct ringo__timer *t)
+{
+	if (queue_takes(ts, t->when))
+		queue_append(ts, t);
+	else
+		heap_add(ts, t);
+	/* release: pairs with the acquire load in ringo__timer_stop */
+	atomic_store_explicit(&t->p, p, memory_order_release);
+}
+
+/* Take pending t out of the heap or the queue (t->p is left to the caller). */
+static void timers_remove(struct ringo__timers *ts, struct ringo__timer *t)
+{
+	if (t->idx < 0)
+		queue_remove(ts, t);
+	else
+		heap_remove(ts, t->idx);
+}
+
 /* ------------------------------------------------------------------ */
 /* Starting and stopping                                                 */
 
@@ -159,7 +304,7 @@ static void heap_remove(struct ringo__timers *ts, int32_t i)
 static struct ringo_p *lock_timer_heap(struct ringo__timer *t)
 {
 	for (;;) {
-		/* acquire: pairs with the release store in heap_add */
+		/* acquire: pairs with the release store in timers_add */
 		struct ringo_p *p = atomic_load_explicit(&t->p, memory_order_acquire);
 		if (!p)
 			return NULL;
@@ -180,10 +325,12 @@ static void timer_add(struct ringo__timer *t, int64_t when)
 		when = 0;
 	ringo__lock(&ts->lock);
 	RINGO_ASSERT(atomic_load(&t->p) == NULL);
+	int64_t first = timers_first_when(ts);
 	t->when = when;
-	heap_add(p, ts, t);
-	bool earliest = t->idx == 0;
-	update_timer0(p, ts);
+	timers_add(p, ts, t);
+	bool earliest = first == 0 || when < first;
+	if (earliest)
+		update_timer0(p, ts);
 	ringo__unlock(&ts->lock);
 	atomic_fetch_add_explicit(&ringo__sched.ntimers, 1, memory_order_relaxed);
 	/* A heap other than our own P's got an earlier deadline: an M asleep
@@ -205,7 +352,7 @@ bool ringo__timer_stop(struct ringo__timer *t)
 	if (!p)
 		return false;
 	struct ringo__timers *ts = p->timers;
-	heap_remove(ts, t->idx);
+	timers_remove(ts, t);
 	atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
 	update_timer0(p, ts);
 	ringo__unlock(&ts->lock);
@@ -270,8 +417,17 @@ void ringo__timers_destroy(struct ringo_p *p)
 		atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
 		ringo__time_abandon(t);
 	}
+	for (uint32_t seq = ts->qhead; seq != ts->qtail; seq++) {
+		struct ringo__timer *t = qslot(ts, seq)->t;
+		if (!t)
+			continue;
+		atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
+		ringo__time_abandon(t);
+	}
 	if (ts->heap)
 		ringo__free(ts->heap, sizeof(*ts->heap) * (size_t)ts->cap);
+	if (ts->q)
+		ringo__free(ts->q, sizeof(*ts->q) * (ts->qmask + 1));
 	ringo__free(ts, sizeof *ts);
 	p->timers = NULL;
 	atomic_store(&p->timer0_when, 0);
@@ -295,9 +451,9 @@ int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
 	if (ts->running) {
 		/* Another M is running this heap's callbacks (the owner, a
 		 * stealer or sysmon): it will run the due ones too. */
-		when = ts->len ? ts->heap[0].when : -1;
+		when = timers_first_when(ts);
 		ringo__unlock(&ts->lock);
-		return when;
+		return when ? when : -1;
 	}
 	ts->running = true;
 	/* Readied goroutines go to this M's P (or, without a P, to the
@@ -308,21 +464,21 @@ int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
 	 * findrunnable) comes back for them. */
 	struct ringo_m *m = ringo__getm();
 	struct ringo_p *dst = m ? m->p : NULL;
-	while (ts->len > 0 && ts->heap[0].when <= now &&
+	struct heap_entry *e;
+	while ((e = timers_first(ts)) && e->when <= now &&
 	       (!dst || ringo__runqlen(dst) < RINGO_RUNQ_SIZE / 2)) {
-		struct ringo__timer *t = ts->heap[0].t;
+		struct ringo__timer *t = e->t;
 		void (*f)(void *, uint64_t) = t->f;
 		void *arg = t->arg;
 		uint64_t seq = t->seq;
 		bool t_oneshot = t->period <= 0;
+		timers_remove(ts, t);
 		if (!t_oneshot) {
 			/* Re-arm past now; a ticker that fell behind drops
 			 * the ticks it missed. */
 			t->when += t->period * (1 + (now - t->when) / t->period);
-			ts->heap[0].when = t->when;
-			siftdown(ts, 0);
+			timers_add(p, ts, t);
 		} else {
-			heap_remove(ts, 0);
 			atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
 		}
 		update_timer0(p, ts);
@@ -340,9 +496,9 @@ int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
 		atomic_store_explicit(&ts->running_timer, NULL, memory_order_release);
 	}
 	ts->running = false;
-	when = ts->len ? ts->heap[0].when : -1;
+	when = timers_first_when(ts);
 	ringo__unlock(&ts->lock);
-	return when;
+	return when ? when : -1;
 }
 
 void ringo__timers_move(struct ringo_p *from, struct ringo_p *to)
@@ -357,12 +513,21 @@ void ringo__timers_move(struct ringo_p *from, struct ringo_p *to)
 	while (src->len > 0) {
 		struct ringo__timer *t = src->heap[src->len - 1].t;
 		src->heap[--src->len] = (struct heap_entry){ 0, NULL };
-		heap_add(to, dst, t);
+		timers_add(to, dst, t);
 	}
+	for (uint32_t seq = src->qhead; seq != src->qtail; seq++)
+		if (qslot(src, seq)->t)
+			timers_add(to, dst, qslot(src, seq)->t);
+	src->qhead = src->qtail = src->qlive = 0;
 	if (src->heap) {
 		ringo__free(src->heap, sizeof(*src->heap) * (size_t)src->cap);
 		src->heap = NULL;
 		src->cap = 0;
+	}
+	if (src->q) {
+		ringo__free(src->q, sizeof(*src->q) * (src->qmask + 1));
+		src->q = NULL;
+		src->qmask = 0;
 	}
 	update_timer0(from, src);
 	update_timer0(to, dst);

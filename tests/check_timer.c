@@ -13,6 +13,7 @@
 #include <time.h>
 
 #define MS 1000000LL
+#define SEC (1000 * MS)
 
 /* ---- sleep never returns early ------------------------------------------ */
 
@@ -378,14 +379,37 @@ static int cmp_deadline(const void *a, const void *b)
 	return x->deadline < y->deadline ? -1 : x->deadline > y->deadline;
 }
 
+/* The deadline pattern: timers started in deadline order go to a P's
+ * queue, the others to its heap; either way they fire in order. */
+enum order_pattern {
+	ORDER_RANDOM,		/* both, mixed */
+	ORDER_RISING,		/* all queued */
+	ORDER_FALLING,		/* all in the heap but the first */
+	ORDER_SAWTOOTH,		/* rising runs that restart lower */
+};
+
+static int64_t order_ns(enum order_pattern pat, int i, uint64_t *r)
+{
+	*r ^= *r << 13, *r ^= *r >> 7, *r ^= *r << 17;
+	switch (pat) {
+	case ORDER_RISING:
+		return 5 * MS + (int64_t)i * (30 * MS) / ORDERED;
+	case ORDER_FALLING:
+		return 35 * MS - (int64_t)i * (30 * MS) / ORDERED;
+	case ORDER_SAWTOOTH:
+		return 5 * MS + (int64_t)(i % 100) * (30 * MS) / 100 + (int64_t)(*r % MS);
+	default:
+		return (int64_t)(*r % (40 * MS));
+	}
+}
+
 static int order_main(void *arg)
 {
-	(void)arg;
-	int old = ringo_maxprocs(1);	/* one P: one heap */
+	enum order_pattern pat = (enum order_pattern)(intptr_t)arg;
+	int old = ringo_maxprocs(1);	/* one P: one heap and queue */
 	uint64_t r = 88172645463325252ULL;
 	for (int i = 0; i < ORDERED; i++) {
-		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-		int64_t ns = (int64_t)(r % (40 * MS));
+		int64_t ns = order_ns(pat, i, &r);
 		ord[i].earliest = ringo_now() + ns;
 		ord[i].tm = ringo_timer_new(ns, NULL, NULL);
 		ord[i].deadline = ringo_now() + ns;
@@ -411,7 +435,84 @@ static int order_main(void *arg)
 
 START_TEST(test_fire_order)
 {
-	RUN(order_main, NULL);
+	RUN(order_main, (void *)(intptr_t)ORDER_RANDOM);
+	RUN(order_main, (void *)(intptr_t)ORDER_RISING);
+	RUN(order_main, (void *)(intptr_t)ORDER_FALLING);
+	RUN(order_main, (void *)(intptr_t)ORDER_SAWTOOTH);
+}
+END_TEST
+
+/* ---- stopping queued timers ------------------------------------------------------- */
+
+#define QUEUED 20000
+#define QUEUED_FIRE 2000	/* the first ones, which fire */
+static _Atomic int queued_fired;
+static _Atomic int queued_wrong;	/* a stopped timer fired */
+
+static void queued_fire(void *arg)
+{
+	if ((uintptr_t)arg & 1)
+		atomic_fetch_add(&queued_wrong, 1);
+	atomic_fetch_add(&queued_fired, 1);
+}
+
+/* Timers started in deadline order (the queue), stopped in patterns that
+ * leave holes at its head, its tail and its middle: every stop of a
+ * pending timer says so, every other timer fires exactly once, and none
+ * that was stopped fires. */
+static int queued_main(void *arg)
+{
+	(void)arg;
+	int old = ringo_maxprocs(1);
+	ringo_timer **tms = malloc(sizeof *tms * QUEUED);
+	ck_assert_ptr_nonnull(tms);
+	atomic_store(&queued_fired, 0);
+	atomic_store(&queued_wrong, 0);
+	/* The first QUEUED_FIRE rise from 1 s by 10 µs a timer (all queued;
+	 * the second leaves time to stop them under a sanitizer) and fire,
+	 * but for every third, the first 100 and the last 100 (holes at the
+	 * head, the middle and what becomes the tail). The rest, an hour
+	 * off, are all stopped: first three in four, from the tail (holes
+	 * that outnumber the timers: compaction moves the others), then the
+	 * fourth ones. An odd arg marks a timer that is stopped. */
+	int stopped_want = 0;
+	for (int i = 0; i < QUEUED; i++) {
+		bool stop = i >= QUEUED_FIRE || i % 3 == 0 || i < 100 || i >= QUEUED_FIRE - 100;
+		int64_t ns = i < QUEUED_FIRE ? SEC + (int64_t)i * 10000 : HOUR + i;
+		stopped_want += stop;
+		tms[i] = ringo_timer_new(ns, queued_fire, (void *)(uintptr_t)stop);
+		ck_assert_ptr_nonnull(tms[i]);
+	}
+	int stopped = 0;
+	for (int i = QUEUED - 1; i >= QUEUED_FIRE; i--)
+		if (i % 4 != 0)
+			stopped += ringo_timer_stop(tms[i]);
+	for (int i = 0; i < QUEUED_FIRE; i++)
+		if (i % 3 == 0 || i < 100 || i >= QUEUED_FIRE - 100)
+			stopped += ringo_timer_stop(tms[i]);
+	for (int i = QUEUED - 1; i >= QUEUED_FIRE; i--)
+		if (i % 4 == 0)
+			stopped += ringo_timer_stop(tms[i]);
+	ck_assert_int_eq(stopped, stopped_want);
+	for (int64_t give_up = ringo_now() + 10 * SEC;
+	     atomic_load(&queued_fired) < QUEUED - stopped_want && ringo_now() < give_up;)
+		ringo_sleep(MS);
+	ringo_sleep(5 * MS);	/* nothing more fires */
+	ck_assert_int_eq(atomic_load(&queued_fired), QUEUED - stopped_want);
+	ck_assert_int_eq(atomic_load(&queued_wrong), 0);
+	/* Fired ones are no longer pending. */
+	for (int i = 0; i < QUEUED; i++) {
+		ck_assert(!ringo_timer_stop(tms[i]));
+		ringo_timer_free(tms[i]);
+	}
+	free(tms);
+	ringo_maxprocs(old);
+	return 0;
+}
+
+START_TEST(test_stop_queued)
+{
+	RUN(queued_main, NULL);
 }
 END_TEST
 
@@ -616,6 +717,7 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, test_afterfunc);
 	tcase_add_test(tc, test_ticker);
 	tcase_add_test(tc, test_fire_order);
+	tcase_add_test(tc, test_stop_queued);
 	tcase_add_test(tc, test_million_timers);
 	tcase_add_test(tc, test_select_timeout);
 	tcase_add_test(tc, test_timer_outlives_run);
