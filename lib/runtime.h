@@ -416,10 +416,10 @@ struct ringo__sched {
 	int32_t gfree_cold_count;
 	int32_t gfree_low;		/* gfree_count's low-water mark this trim window */
 
-	/* Things other than Gs that can make a G runnable again: pending
-	 * timers and in-flight I/O. The deadlock check reads them. [atomic] */
-	_Alignas(RINGO_CACHELINE) _Atomic int64_t ntimers;
-	_Atomic int64_t nio_waiting;
+	/* Things other than Gs that can make a G runnable again: in-flight
+	 * I/O and Gs in system calls (pending timers are counted per P,
+	 * ringo__timers_pending). The deadlock check reads them. [atomic] */
+	_Alignas(RINGO_CACHELINE) _Atomic int64_t nio_waiting;
 	_Atomic int32_t nsyscall;	/* Gs in ringo_syscall_enter */
 
 	/* sysmon's latest reading of ringo__nanotime(), at most its longest
@@ -592,6 +592,8 @@ RINGO_HIDDEN int ringo__timers_init(struct ringo_p *p);
 RINGO_HIDDEN void ringo__timers_destroy(struct ringo_p *p);
 /* Run p's due timers. Returns the earliest pending deadline, or -1. */
 RINGO_HIDDEN int64_t ringo__timers_check(struct ringo_p *p, int64_t now);
+/* Is any timer pending on any P (or firing)? The deadlock check. */
+RINGO_HIDDEN bool ringo__timers_pending(void);
 /* Earliest pending deadline of p without running anything, or -1. */
 RINGO_HIDDEN int64_t ringo__timers_next(struct ringo_p *p);
 /* Move timers of a P being destroyed to another (procresize). */

@@ -376,7 +376,7 @@ static bool checkdead(void)
 	int32_t run = s->mcount - s->nmidle - s->nmidlep - s->nmsys - s->nmidlelocked;
 	if (run > 0)
 		return false;
-	if (atomic_load(&s->ntimers) > 0 || atomic_load(&s->nio_waiting) > 0 ||
+	if (ringo__timers_pending() || atomic_load(&s->nio_waiting) > 0 ||
 	    atomic_load(&s->nsyscall) > 0 || atomic_load(&s->runqsize) > 0)
 		return false;
 	int32_t n = atomic_load(&s->nprocs);

@@ -38,8 +38,11 @@
  *    or 0 when both are empty. The scheduler reads it without the lock
  *    (can_switch_direct, findrunnable, sysmon): a stale value only makes
  *    it look again or a little late.
- *  - ringo__sched.ntimers == number of pending timers over all heaps (the
- *    deadlock detector: a goroutine asleep on a timer is not deadlocked).
+ *  - ts->npending == timers pending in ts (heap and queue), plus the
+ *    one-shot timer whose callback an M runs for ts until it has readied
+ *    its G: the deadlock detector's count (a goroutine asleep on a timer
+ *    is not deadlocked). Per P, written under the lock, so that starting
+ *    and firing timers on two Ps share no cache line.
  *  - At most one M runs a heap's callbacks at a time (ts->running); the
  *    callback runs with the heap unlocked, and ts->running_timer names the
  *    timer whose callback is in progress, so ringo__timer_sync can wait
@@ -71,6 +74,7 @@ struct ringo__timers {
 	uint32_t qmask;			/* slots - 1 (a power of two), or 0 [lock] */
 	uint32_t qhead, qtail;		/* first entry's sequence number, last's + 1 [lock] */
 	uint32_t qlive;			/* entries that are not holes [lock] */
+	_Atomic int64_t npending;	/* see the file comment [written under lock] */
 	bool running;			/* an M is running callbacks [lock] */
 	/* The timer whose callback runs now, or NULL. Written under lock,
 	 * read by ringo__timer_sync without it (acquire pairs with the
@@ -133,6 +137,15 @@ static void resize(struct ringo__timers *ts, int32_t cap)
 		ringo__free(ts->heap, sizeof(*h) * (size_t)ts->cap);
 	ts->heap = h;
 	ts->cap = cap;
+}
+
+/* Lock held; the deadlock check reads npending without it. release:
+ * whoever sees a fired timer uncounted sees the G its callback readied. */
+static inline void pending_add(struct ringo__timers *ts, int64_t d)
+{
+	atomic_store_explicit(&ts->npending,
+			      atomic_load_explicit(&ts->npending, memory_order_relaxed) + d,
+			      memory_order_release);
 }
 
 /* ------------------------------------------------------------------ */
@@ -328,11 +341,11 @@ static void timer_add(struct ringo__timer *t, int64_t when)
 	int64_t first = timers_first_when(ts);
 	t->when = when;
 	timers_add(p, ts, t);
+	pending_add(ts, 1);
 	bool earliest = first == 0 || when < first;
 	if (earliest)
 		update_timer0(p, ts);
 	ringo__unlock(&ts->lock);
-	atomic_fetch_add_explicit(&ringo__sched.ntimers, 1, memory_order_relaxed);
 	/* A heap other than our own P's got an earlier deadline: an M asleep
 	 * on that P waits for the old one. Ring it (harmless if it is busy;
 	 * sysmon runs overdue timers of busy Ps). */
@@ -354,9 +367,9 @@ bool ringo__timer_stop(struct ringo__timer *t)
 	struct ringo__timers *ts = p->timers;
 	timers_remove(ts, t);
 	atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
+	pending_add(ts, -1);
 	update_timer0(p, ts);
 	ringo__unlock(&ts->lock);
-	atomic_fetch_sub_explicit(&ringo__sched.ntimers, 1, memory_order_relaxed);
 	return true;
 }
 
@@ -433,6 +446,20 @@ void ringo__timers_destroy(struct ringo_p *p)
 	atomic_store(&p->timer0_when, 0);
 }
 
+bool ringo__timers_pending(void)
+{
+	struct ringo_p **allp = ringo__sched.allp;
+	/* Every P, also those beyond nprocs: one may still be counting a
+	 * callback that sysmon runs for it. */
+	for (int i = 0; allp && allp[i]; i++) {
+		struct ringo__timers *ts = allp[i]->timers;
+		/* acquire: pairs with pending_add */
+		if (ts && atomic_load_explicit(&ts->npending, memory_order_acquire) > 0)
+			return true;
+	}
+	return false;
+}
+
 int64_t ringo__timers_next(struct ringo_p *p)
 {
 	int64_t when = atomic_load_explicit(&p->timer0_when, memory_order_acquire);
@@ -485,13 +512,12 @@ int64_t ringo__timers_check(struct ringo_p *p, int64_t now)
 		atomic_store_explicit(&ts->running_timer, t, memory_order_relaxed);
 		ringo__unlock(&ts->lock);
 		f(arg, seq);	/* t may be freed by now */
+		ringo__lock(&ts->lock);
 		if (t_oneshot)
 			/* Only now: until f has readied its G, the pending
 			 * count is what keeps checkdead from seeing a
 			 * deadlock. */
-			atomic_fetch_sub_explicit(&ringo__sched.ntimers, 1,
-						  memory_order_relaxed);
-		ringo__lock(&ts->lock);
+			pending_add(ts, -1);
 		/* release: pairs with the acquire load in ringo__timer_sync */
 		atomic_store_explicit(&ts->running_timer, NULL, memory_order_release);
 	}
@@ -510,6 +536,7 @@ void ringo__timers_move(struct ringo_p *from, struct ringo_p *to)
 	 * stop-the-world around procresize, so no order is needed. */
 	ringo__lock(&src->lock);
 	ringo__lock(&dst->lock);
+	int64_t moved = (int64_t)src->len + src->qlive;
 	while (src->len > 0) {
 		struct ringo__timer *t = src->heap[src->len - 1].t;
 		src->heap[--src->len] = (struct heap_entry){ 0, NULL };
@@ -519,6 +546,10 @@ void ringo__timers_move(struct ringo_p *from, struct ringo_p *to)
 		if (qslot(src, seq)->t)
 			timers_add(to, dst, qslot(src, seq)->t);
 	src->qhead = src->qtail = src->qlive = 0;
+	/* A one-shot timer whose callback runs (sysmon's) stays counted
+	 * here until it is done. */
+	pending_add(dst, moved);
+	pending_add(src, -moved);
 	if (src->heap) {
 		ringo__free(src->heap, sizeof(*src->heap) * (size_t)src->cap);
 		src->heap = NULL;
