@@ -77,8 +77,8 @@ void ringo_chan_unref(ringo_chan *c)
 	bool waiters = c->recvq.first || c->sendq.first;
 	ringo__chan_unlock(c);
 	if (waiters)
-		ringo__fatal_dump("channel %p freed by its last ringo_chan_unref "
-				  "while goroutines are blocked on it", (void *)c);
+		ringo__fatal("channel %p freed by its last ringo_chan_unref "
+			     "while goroutines are blocked on it", (void *)c);
 #endif
 	ringo__free(c, sizeof *c + c->elemsize * c->dataqsiz);
 }

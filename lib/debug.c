@@ -62,34 +62,25 @@ void ringo__debug_parse(void)
 /* ------------------------------------------------------------------ */
 /* Fatal errors                                                          */
 
-static __attribute__((noreturn)) void vfatal(bool dump, const char *fmt, va_list ap)
+/* `ringo: fatal error: ...`, then the goroutine dump (as Go's throw
+ * prints every goroutine), then abort. One thread reports; another that
+ * fails meanwhile waits for it (crash.c). */
+void ringo__fatal(const char *fmt, ...)
 {
 	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
 	int n = snprintf(buf, sizeof buf, "ringo: fatal error: ");
 	n += vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+	va_end(ap);
 	if (n > (int)sizeof buf - 2)
 		n = (int)sizeof buf - 2;
 	buf[n++] = '\n';
-	(void)!write(2, buf, (size_t)n);
-	if (dump && ringo__running()) {
-		(void)!write(2, "\n", 1);
-		ringo__dump_all(2, true);
+	if (ringo__crash_begin()) {
+		(void)!write(2, buf, (size_t)n);
+		ringo__crash_dump();
 	}
 	abort();
-}
-
-void ringo__fatal(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfatal(false, fmt, ap);
-}
-
-void ringo__fatal_dump(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfatal(true, fmt, ap);
 }
 
 /* ------------------------------------------------------------------ */

@@ -195,7 +195,7 @@ int ringo_mutex_trylock(ringo_mutex *pm)
 static __attribute__((noinline, cold)) void unlock_slow(struct mutex *m, int32_t new)
 {
 	if (!((new + MUTEX_LOCKED) & MUTEX_LOCKED))
-		ringo__fatal_dump("sync: unlock of unlocked mutex");
+		ringo__fatal("sync: unlock of unlocked mutex");
 
 	if (new & MUTEX_STARVING) {
 		/* Hand ownership to the first waiter and yield to it. The

@@ -62,9 +62,8 @@
 /* ------------------------------------------------------------------ */
 /* Assertions and fatal errors (debug.c)                               */
 
+/* `ringo: fatal error: ...` and the goroutine dump, then abort. */
 RINGO_HIDDEN void ringo__fatal(const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 1, 2)));
-RINGO_HIDDEN void ringo__fatal_dump(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2)));
 
 #ifdef RINGO_DEBUG_BUILD

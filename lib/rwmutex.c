@@ -62,7 +62,7 @@ int ringo_rwmutex_tryrlock(ringo_rwmutex *prw)
 static __attribute__((noinline, cold)) void runlock_slow(struct rwmutex *rw, int32_t r)
 {
 	if (r + 1 == 0 || r + 1 == -MAX_READERS)
-		ringo__fatal_dump("sync: runlock of unlocked rwmutex");
+		ringo__fatal("sync: runlock of unlocked rwmutex");
 	/* A writer is pending: the last reader it waits for wakes it. */
 	if (atomic_fetch_sub(&rw->reader_wait, 1) - 1 == 0)
 		ringo__semrelease(&rw->writer_sem, false);
@@ -105,7 +105,7 @@ void ringo_rwmutex_unlock(ringo_rwmutex *prw)
 	/* Let readers in again; r counts those that queued meanwhile. */
 	int32_t r = atomic_fetch_add(&rw->reader_count, MAX_READERS) + MAX_READERS;
 	if (r >= MAX_READERS)
-		ringo__fatal_dump("sync: unlock of unlocked rwmutex");
+		ringo__fatal("sync: unlock of unlocked rwmutex");
 	for (int32_t i = 0; i < r; i++)
 		ringo__semrelease(&rw->reader_sem, false);
 	ringo_mutex_unlock(&rw->w);

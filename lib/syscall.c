@@ -67,7 +67,7 @@ void ringo_syscall_enter(void)
 		return;		/* not a goroutine: nothing to hand off */
 	int saved = errno;
 	if (atomic_load(&gp->status) != G_RUNNING)
-		ringo__fatal_dump("ringo_syscall_enter: goroutine %llu is already in a system call",
+		ringo__fatal("ringo_syscall_enter: goroutine %llu is already in a system call",
 				  (unsigned long long)gp->id);
 	struct ringo_p *p = m->p;
 	atomic_store_explicit(&p->syscalltick,

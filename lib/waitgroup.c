@@ -37,14 +37,14 @@ void ringo_waitgroup_add(ringo_waitgroup *pwg, int delta)
 	int32_t v = (int32_t)(state >> 32);
 	uint32_t w = (uint32_t)state;
 	if (v < 0)
-		ringo__fatal_dump("sync: negative WaitGroup counter");
+		ringo__fatal("sync: negative WaitGroup counter");
 	if (w != 0 && delta > 0 && v == delta)
-		ringo__fatal_dump("sync: WaitGroup misuse: add called concurrently with wait");
+		ringo__fatal("sync: WaitGroup misuse: add called concurrently with wait");
 	if (v > 0 || w == 0)
 		return;
 	/* Counter 0 with waiters: nobody may touch the group now but us. */
 	if (atomic_load(&wg->state) != state)
-		ringo__fatal_dump("sync: WaitGroup misuse: add called concurrently with wait");
+		ringo__fatal("sync: WaitGroup misuse: add called concurrently with wait");
 	atomic_store(&wg->state, 0);
 	for (; w != 0; w--)
 		ringo__semrelease(&wg->sema, false);
@@ -66,7 +66,7 @@ void ringo_waitgroup_wait(ringo_waitgroup *pwg)
 		if (atomic_compare_exchange_weak(&wg->state, &state, state + 1)) {
 			ringo__semacquire(&wg->sema, false, "sync.WaitGroup.Wait");
 			if (atomic_load(&wg->state) != 0)
-				ringo__fatal_dump("sync: WaitGroup is reused before previous wait has returned");
+				ringo__fatal("sync: WaitGroup is reused before previous wait has returned");
 			return;
 		}
 	}

@@ -203,7 +203,7 @@ int ringo_sem_release(ringo_sem *ps, int64_t n)
 	s->cur -= n;
 	if (s->cur < 0) {
 		ringo__unlock(&s->lock);
-		ringo__fatal_dump("sync: semaphore released more than held");
+		ringo__fatal("sync: semaphore released more than held");
 	}
 	struct ringo__semwaiter *woken = grant(s);
 	ringo__unlock(&s->lock);

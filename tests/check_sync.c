@@ -50,7 +50,7 @@ static void run_n(int n, void (*fn)(void *), void *const *args)
 }
 
 /* Fork; the child runs fn in ringo_run with stderr on a pipe. Assert the
- * child aborted and that its stderr contains msg. */
+ * child aborted and that its stderr contains msg, then the dump. */
 static void expect_fatal(int (*fn)(void *), const char *msg)
 {
 	int p[2];
@@ -76,7 +76,10 @@ static void expect_fatal(int (*fn)(void *), const char *msg)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
 		      "child did not abort (status %#x), stderr: %s", st, buf);
-	ck_assert_msg(strstr(buf, msg) != NULL, "stderr lacks '%s': %s", msg, buf);
+	const char *line = strstr(buf, msg);
+	ck_assert_msg(line != NULL, "stderr lacks '%s': %s", msg, buf);
+	/* Then the goroutine dump, from the main goroutine on. */
+	ck_assert_msg(strstr(line, "\ngoroutine 1 ") != NULL, "no goroutine dump: %s", buf);
 }
 
 /* ---- mutex: 4 goroutines x 1M increments --------------------------------- */
