@@ -203,9 +203,15 @@ static void jump_below(size_t stack_size)
 	uintptr_t want = (fp - stack_size - 8 * MIB) & ~(uintptr_t)(2 * MIB - 1);
 	void *hole = MAP_FAILED;
 
-	for (int i = 0; i < 64 && hole == MAP_FAILED; i++, want -= 2 * MIB)
+	for (int i = 0; i < 64 && hole == MAP_FAILED; i++, want -= 2 * MIB) {
 		hole = mmap((void *)want, 2 * MIB, PROT_NONE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		/* A kernel before 4.17 takes the address as a mere hint. */
+		if (hole != MAP_FAILED && hole != (void *)want) {
+			munmap(hole, 2 * MIB);
+			hole = MAP_FAILED;
+		}
+	}
 	if (hole == MAP_FAILED)
 		return;		/* no room below: the test sees it survive */
 #if defined(__x86_64__)
