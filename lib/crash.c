@@ -120,8 +120,19 @@ static void *interrupted_pc(const void *uctx)
 #endif
 }
 
+static void *interrupted_fp(const void *uctx)
+{
+	const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+	return (void *)uc->uc_mcontext.gregs[REG_RBP];
+#elif defined(__aarch64__)
+	return (void *)uc->uc_mcontext.regs[29];
+#endif
+}
+
 /* `ringo: fatal signal SIGSEGV (address not mapped to object) at address
- * 0x0, pc 0x... (fn+0x1f), goroutine 7` and the dump. */
+ * 0x0, pc 0x... (fn+0x1f), goroutine 7`, the goroutine's backtrace (as
+ * far as frame pointers go) and the dump. */
 static void crash_report(int sig, const siginfo_t *si, const void *uctx)
 {
 	char line[512];
@@ -145,6 +156,8 @@ static void crash_report(int sig, const siginfo_t *si, const void *uctx)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
 	write_all(line, (size_t)n);
+	if (g && g->stack.lo)
+		ringo__backtrace_running(2, g, pc, interrupted_fp(uctx));
 	ringo__crash_dump();
 }
 

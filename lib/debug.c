@@ -108,6 +108,23 @@ static void print_pc(int fd, const char *prefix, void *pc)
 		dprintf(fd, "%s%p\n", prefix, pc);
 }
 
+/* Print pc, then walk the frame-pointer chain from fp, reading only
+ * aligned frames inside [lo, hi) that move up the stack: code built
+ * without frame pointers leaves anything in the register. */
+static void walk_frames(int fd, void *pc, void *const *fp, const char *lo, const char *hi)
+{
+	for (int depth = 0; depth < 32 && pc; depth++) {
+		print_pc(fd, "\t", pc);
+		if ((const char *)fp < lo || (const char *)fp + 16 > hi ||
+		    ((uintptr_t)fp & 7))
+			break;
+		pc = fp[1];
+		if ((void *const *)fp[0] <= fp)
+			break;
+		fp = (void *const *)fp[0];
+	}
+}
+
 /* Walk the frame-pointer chain of a switched-out goroutine. */
 static void backtrace_g(int fd, struct ringo_g *gp)
 {
@@ -124,14 +141,13 @@ static void backtrace_g(int fd, struct ringo_g *gp)
 	void *const *fp = *(void *const *const *)(sp + 80);
 	void *pc = *(void *const *)(sp + 88);
 #endif
-	for (int depth = 0; depth < 32 && pc; depth++) {
-		print_pc(fd, "\t", pc);
-		if ((const char *)fp < lo || (const char *)fp + 16 > hi ||
-		    ((uintptr_t)fp & 7))
-			break;
-		pc = fp[1];
-		fp = (void *const *)fp[0];
-	}
+	walk_frames(fd, pc, fp, lo, hi);
+}
+
+void ringo__backtrace_running(int fd, const struct ringo_g *gp, void *pc, void *fp)
+{
+	const char *lo = gp->stack.lo, *hi = gp->stack.lo + gp->stack.size;
+	walk_frames(fd, pc, fp, lo, hi);
 }
 
 static void dump_g(int fd, struct ringo_g *gp, int64_t now)

@@ -663,6 +663,9 @@ RINGO_HIDDEN bool ringo__preempt_async_on(void);
 /* Every goroutine; best_effort in crashes and signal handlers (never
  * waits long for allg_lock, which this thread may hold). */
 RINGO_HIDDEN void ringo__dump_all(int fd, bool best_effort);
+/* The backtrace of gp, running on this thread, from a signal context's
+ * pc and frame pointer (crash reports). */
+RINGO_HIDDEN void ringo__backtrace_running(int fd, const struct ringo_g *gp, void *pc, void *fp);
 RINGO_HIDDEN void ringo__schedtrace(bool detail);
 RINGO_HIDDEN const char *ringo__gstatus_name(uint32_t st);
 

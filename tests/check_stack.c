@@ -421,6 +421,8 @@ static void check_crash(bool segv, int want_sig, const char *want_what)
 	ck_assert_msg(line, "want \"%s\" in stderr:\n%s", want, err_tail(c));
 	const char *eol = strchr(line, '\n');
 	ck_assert_msg(eol, "%s", err_tail(c));
+	/* The crashing goroutine's backtrace, from the faulting pc on. */
+	ck_assert_msg(eol[1] == '\t', "no backtrace after the line: %s", err_tail(c));
 	snprintf(want, sizeof want, ", goroutine %llu\n", id);
 	ck_assert_msg(strncmp(eol - strlen(want) + 1, want, strlen(want)) == 0,
 		      "the line does not end with \"%s\": %s", want, err_tail(c));
