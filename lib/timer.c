@@ -334,8 +334,8 @@ static void timer_add(struct ringo__timer *t, int64_t when)
 	struct ringo_m *m = ringo__getm();
 	struct ringo_p *p = m && m->p ? m->p : ringo__sched.allp[0];
 	struct ringo__timers *ts = p->timers;
-	if (when < 0)
-		when = 0;
+	if (when < 1)
+		when = 1;	/* 0 is timer0_when's "no timer": it would never fire */
 	ringo__lock(&ts->lock);
 	RINGO_ASSERT(atomic_load(&t->p) == NULL);
 	int64_t first = timers_first_when(ts);
