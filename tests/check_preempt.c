@@ -283,6 +283,7 @@ __attribute__((noinline)) static uint64_t k_sse_round(long n)
 	return h;
 }
 
+#ifdef __x86_64__
 __attribute__((noinline)) static uint64_t k_x87(long n)
 {
 	long double a = 1.0L, b = 1.5L, c = 2.0L, d = 2.5L, e = 3.0L, f = 3.5L;
@@ -301,7 +302,6 @@ __attribute__((noinline)) static uint64_t k_x87(long n)
 	return h;
 }
 
-#ifdef __x86_64__
 __attribute__((noinline, target("avx2,fma"))) static uint64_t k_avx2(long n)
 {
 	__m256d m = _mm256_set1_pd(1.0000001), c = _mm256_set1_pd(1e-9);

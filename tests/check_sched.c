@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <fenv.h>
+#ifdef __x86_64__
 #include <immintrin.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
@@ -522,13 +524,22 @@ END_TEST
 
 /* The rounding mode lives in MXCSR (SSE) and the x87 control word; the
  * switch keeps both per goroutine, loading them only when they differ
- * (ringo__ctx_switch), and a new goroutine starts with the defaults. */
+ * (ringo__ctx_switch), and a new goroutine starts with the defaults. On
+ * aarch64 it lives in FPCR alone, which the switch keeps too. */
 static const int fp_modes[4] = { FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO };
 
+/* The vector unit's rounding mode, read from the register itself. */
 static int sse_round(void)
 {
+#if defined(__x86_64__)
 	static const int from_bits[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO };
 	return from_bits[(_mm_getcsr() >> 13) & 3];
+#elif defined(__aarch64__)
+	static const int from_bits[4] = { FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO };
+	uint64_t fpcr;
+	__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+	return from_bits[(fpcr >> 22) & 3];	/* RMode */
+#endif
 }
 
 static void fp_other(void *arg)
