@@ -619,16 +619,25 @@ static void parse_stacksize(const char *v)
 	ringo__default_stack_size = round_up((size_t)n, stk.page);
 }
 
-/* Can this kernel install guards with madvise? Try it on a scratch page. */
+/* Can this kernel install guards with madvise? Try it on a scratch page,
+ * and check that the guard is there: qemu-user (7.2 at least) answers 0
+ * to any madvise advice and does nothing. The kernel's own read of a
+ * guarded page (a write() from it into a pipe) fails with EFAULT. */
 static bool probe_madvise_guard(void)
 {
 	void *p = mmap(NULL, 2 * stk.page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int fds[2];
 	bool ok;
 
 	if (p == MAP_FAILED)
 		return false;
 	ok = madvise(p, stk.page, MADV_GUARD_INSTALL) == 0;
+	if (ok && pipe2(fds, O_CLOEXEC) == 0) {
+		ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+		close(fds[0]);
+		close(fds[1]);
+	}
 	munmap(p, 2 * stk.page);
 	return ok;
 }
