@@ -79,9 +79,16 @@
  * Guard below each stack. More than one page: a frame with a large local
  * array can step over a single page, and below a slab slot's guard lies
  * the top of another goroutine's stack, not unmapped memory. Guards cost
- * address space only (and no mapping with MADV_GUARD_INSTALL).
+ * address space only (and no mapping with MADV_GUARD_INSTALL). On aarch64
+ * GCC's -fstack-clash-protection probes only every 64 KiB, assuming a
+ * guard that big (glibc's thread stacks have one there), and takes no
+ * other size but 4 KiB: a frame of up to 64 KiB is not probed at all.
  */
+#if defined(__aarch64__)
+#define GUARD_SIZE (64 * KIB)
+#else
 #define GUARD_SIZE (16 * KIB)
+#endif
 #define OVERFLOW_SLOP (64 * KIB)	/* faults this far below a guard are overflows */
 #define WARM_SIZE (16 * KIB)		/* top of a stack that trimming keeps */
 #define SLAB_SLOTS 64			/* stacks per slab, at most */
