@@ -94,7 +94,14 @@
 #define SLAB_SLOTS 64			/* stacks per slab, at most */
 #define SLAB_TARGET (32 * MIB)		/* fewer slots per slab for big stacks */
 #define ALTSTACK_SIZE (64 * KIB)	/* SIGSEGV handler's stack, per thread */
-#define RED_ZONE 128			/* the ABI's, below the stack pointer */
+/* How far below the stack pointer an access may fault before the stack
+ * pointer moves: x86_64's red zone; on aarch64, which has none, the reach
+ * of a pre-indexed stp (a prologue's "stp x29, x30, [sp, #-N]!"). */
+#if defined(__aarch64__)
+#define BELOW_SP 512
+#else
+#define BELOW_SP 128
+#endif
 
 size_t ringo__default_stack_size = DEFAULT_STACK_SIZE;
 
@@ -534,8 +541,8 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 		/* A frame bigger than the guard and the slop, in code built
 		 * without -fstack-clash-protection, jumped clean over both:
 		 * the stack pointer is below the stack, and the fault lies
-		 * between it (less the red zone) and the stack. */
-		if (sp < lo && addr < lo && addr + RED_ZONE >= sp)
+		 * between it (less BELOW_SP) and the stack. */
+		if (sp < lo && addr < lo && addr + BELOW_SP >= sp)
 			overflow_abort(g, g->stack.size, si->si_addr);
 	}
 	/* Some ringo stack's guard, though not the running goroutine's. */
