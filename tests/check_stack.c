@@ -206,7 +206,8 @@ static void jump_below(size_t stack_size)
 	for (int i = 0; i < 64 && hole == MAP_FAILED; i++, want -= 2 * MIB) {
 		hole = mmap((void *)want, 2 * MIB, PROT_NONE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		/* A kernel before 4.17 takes the address as a mere hint. */
+		/* A kernel older than 4.17, or qemu-user, takes the flag
+		 * for a hint and maps elsewhere when want is taken. */
 		if (hole != MAP_FAILED && hole != (void *)want) {
 			munmap(hole, 2 * MIB);
 			hole = MAP_FAILED;
