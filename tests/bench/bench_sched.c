@@ -46,6 +46,7 @@ static double mulchain_ns(void)
  * thread, this figure rises and cpu_mulchain_ns does not (on one such day
  * both read 1.4 ns, and yield_ns was 23 ns instead of 12). The runtime's
  * hot paths run three or four instructions a cycle and slow down with it. */
+#if defined(__x86_64__)
 #define ILP_ITERS 50000000L
 
 static double ilp_ns(void)
@@ -63,6 +64,7 @@ static double ilp_ns(void)
 	}
 	return bench_median(v, BENCH_RUNS);
 }
+#endif
 
 /* ---- yield ---------------------------------------------------------- */
 
