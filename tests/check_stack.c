@@ -128,6 +128,7 @@ enum how {
 	RECURSE,	/* recurse without bound */
 	SMASH,		/* write just past the stack's low end, then yield */
 	BIG_FRAME,	/* one frame bigger than the whole stack */
+	WIDE_FRAME,	/* near the low end, a 48 KiB frame */
 	JUMP,		/* move the stack pointer far below the stack, then push */
 };
 
@@ -140,6 +141,7 @@ struct overflow_args {
 
 static volatile unsigned long depth_limit = ~0UL;	/* defeats -Winfinite-recursion */
 static volatile uintptr_t smash_floor;			/* SMASH: descend to here */
+static volatile bool wide;				/* WIDE_FRAME: not SMASH */
 
 /* A frame of 512 bytes that the compiler cannot fold into a loop: the
  * array is volatile and used after the call returns. */
@@ -163,7 +165,19 @@ static void __attribute__((noinline)) smash(void)
 		buf[i] = 0x5a;
 }
 
-/* Descend in small frames until near smash_floor, then smash. */
+/* A fixed frame of 48 KiB: past a 16 KiB guard, and short of the 64 KiB
+ * that aarch64's stack-clash probes leave unprobed. The frame's lowest
+ * bytes (the saved frame record) are written first. */
+static void __attribute__((noinline)) wide_frame(void)
+{
+	volatile char buf[48 * 1024];
+
+	buf[0] = 1;
+	buf[sizeof(buf) - 1] = 1;
+}
+
+/* Descend in small frames until near smash_floor, then smash (or call
+ * wide_frame). */
 static unsigned long __attribute__((noinline)) descend(unsigned long n)
 {
 	volatile char frame[256];
@@ -171,7 +185,10 @@ static unsigned long __attribute__((noinline)) descend(unsigned long n)
 	frame[0] = (char)n;
 	if ((uintptr_t)__builtin_frame_address(0) > smash_floor)
 		return descend(n + 1) + frame[0];
-	smash();
+	if (wide)
+		wide_frame();
+	else
+		smash();
 	return frame[0];
 }
 
@@ -242,9 +259,10 @@ static void overflower(void *arg)
 		 * 4 KiB below the low end to 4 KiB above it, over the canary
 		 * and into the guard - but not past the 16 KiB guard area,
 		 * so the canary method sees nothing worse than a smashed
-		 * canary.
+		 * canary. WIDE_FRAME's frame reaches 44 KiB below it.
 		 */
 		smash_floor = top - a->size + 4 * KIB;
+		wide = a->how == WIDE_FRAME;
 		descend(0);
 		ringo_yield();	/* the canary is checked at switch-out */
 	}
@@ -340,6 +358,17 @@ START_TEST(overflow_big_frame)
 {
 	check_overflow(NULL, BIG_FRAME, 0, NULL, DEFAULT_STACK);
 	check_overflow("mprotect", BIG_FRAME, 64 * KIB, NULL, 64 * KIB);
+}
+END_TEST
+
+/* So is a frame bigger than the guard but smaller than the stack, from a
+ * slab slot, whose guard has another goroutine's stack below it: probed
+ * on x86_64, caught by the 64 KiB guard on aarch64, where GCC probes
+ * no frame under 64 KiB. */
+START_TEST(overflow_wide_frame)
+{
+	check_overflow(NULL, WIDE_FRAME, 0, NULL, DEFAULT_STACK);
+	check_overflow("mprotect", WIDE_FRAME, 0, NULL, DEFAULT_STACK);
 }
 END_TEST
 
@@ -688,6 +717,7 @@ static Suite *stack_suite(void)
 	tcase_add_test(tc, overflow_smash_canary);
 #ifdef HAVE_STACK_CLASH_PROTECTION
 	tcase_add_test(tc, overflow_big_frame);
+	tcase_add_test(tc, overflow_wide_frame);
 #endif
 	tcase_add_test(tc, overflow_jump_over_guard);
 	tcase_add_test(tc, overflow_stacksize_env);
