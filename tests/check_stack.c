@@ -235,7 +235,10 @@ static void jump_below(size_t stack_size)
 #if defined(__x86_64__)
 	__asm__ volatile("movq %0, %%rsp\n\tpushq $0" : : "r"((char *)hole + MIB) : "memory");
 #elif defined(__aarch64__)
-	__asm__ volatile("mov sp, %0\n\tstr xzr, [sp, #-16]!" : : "r"((char *)hole + MIB) : "memory");
+	/* As a prologue does: the store comes before sp moves, 176 bytes
+	 * below it. */
+	__asm__ volatile("mov sp, %0\n\tstp x29, x30, [sp, #-176]!" : : "r"((char *)hole + MIB)
+			 : "memory");
 #endif
 }
 
